@@ -1,0 +1,108 @@
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from training.artifacts import ArtifactError, load_model, read_active, save_model, version_dir
+from training.codebook import load_codebook
+from training.data import load_corpus
+from training.evaluate import evaluate_model
+from training.features import Inputs
+from training.peers import KeywordPeer, MajorityPeer
+
+
+@pytest.fixture(scope="module")
+def loaded(trained_models_dir):
+    return load_model(trained_models_dir, read_active(trained_models_dir))
+
+
+def test_manifest_records_provenance(loaded, codebook_path):
+    m = loaded.manifest
+    cb = load_codebook(codebook_path)
+    assert m["codebook"] == {"id": cb.id, "version": cb.version, "sha256": cb.sha256}
+    assert len(m["training_data"]["sha256"]) == 64 and m["training_data"]["n_examples"] > 100
+    assert m["config"]["encoder"] == "none"
+    assert m["libraries"]["scikit-learn"] and m["libraries"]["python"]
+    assert "macro_f1" in m["metrics"]["held_out"]
+    assert 0.05 <= m["threshold"] <= 0.8
+
+
+def test_suggestions_are_sorted_thresholded_and_valid(loaded, codebook_path):
+    cb = load_codebook(codebook_path)
+    texts = [
+        Inputs("De schoolleider gaf ons echt alle vrijheid, ik mocht zelf weten hoe ik mijn lessen inrichtte.",
+               "Hoeveel ruimte ervaar je op school?"),
+        Inputs("We kregen geen uren voor de PLG, alles moest naast het gewone werk."),
+        Inputs("Zullen we even koffie halen voordat we verder gaan?"),
+    ]
+    rows = loaded.model.suggest(texts)
+    everything = loaded.model.suggest(texts, min_confidence=0.0)
+    for row, full in zip(rows, everything):
+        conf = [s.confidence for s in full]
+        assert conf == sorted(conf, reverse=True)
+        assert len(full) == len(loaded.model.factor_ids_)  # min_confidence 0: every factor with its score
+        assert [s.factor for s in row] == [s.factor for s in full if s.confidence >= loaded.threshold]
+        for s in full:
+            cb.validate_code(s.factor, s.richting, s.aard)
+            assert 0.0 <= s.confidence <= 1.0 and 0.5 <= s.aard_confidence <= 1.0
+
+
+def test_model_beats_the_trivial_peers_on_held_out_data(loaded, small_corpus, codebook_path):
+    cb = load_codebook(codebook_path)
+    train = load_corpus(small_corpus["train"], cb)
+    held_out = load_corpus(small_corpus["eval"], cb)
+    ids = list(cb.factor_ids)
+    ours = evaluate_model(loaded.model, held_out, ids)["summary"]
+    majority = evaluate_model(MajorityPeer(cb).fit(train), held_out, ids)["summary"]
+    keyword = evaluate_model(KeywordPeer(cb).fit(train), held_out, ids)["summary"]
+    assert ours["macro_f1"] > majority["macro_f1"]
+    assert ours["macro_f1"] > keyword["macro_f1"]
+    assert ours["kappa_primary"] > 0.1
+
+
+def test_versions_are_never_overwritten(loaded, tmp_path):
+    with pytest.raises(ArtifactError, match="never overwritten"):
+        save_model(loaded.model, loaded.path.parent.parent, {"codebook": {}}, version=loaded.version)
+
+
+def _copy(loaded, tmp_path):
+    target = tmp_path / "models" / "codeerhulp" / loaded.version
+    shutil.copytree(loaded.path, target)
+    for f in target.iterdir():
+        os.chmod(f, 0o644)
+    return tmp_path / "models", target
+
+
+def test_tampered_model_file_is_refused(loaded, tmp_path):
+    models, target = _copy(loaded, tmp_path)
+    with open(target / "model.skops", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ArtifactError, match="does not match its manifest"):
+        load_model(models, loaded.version)
+
+
+def test_missing_files_and_escaping_versions_are_refused(loaded, tmp_path):
+    models, target = _copy(loaded, tmp_path)
+    (target / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match="manifest.json is missing"):
+        load_model(models, loaded.version)
+    with pytest.raises(ArtifactError):
+        version_dir(models, "../../etc")
+
+
+def test_model_file_with_foreign_types_is_refused(loaded, tmp_path):
+    """A model file that asks for types outside the allow-list never gets loaded, even with a
+    matching hash (someone who can rewrite the manifest cannot smuggle code in)."""
+    import skops.io as sio
+
+    from training.artifacts import sha256_file
+
+    models, target = _copy(loaded, tmp_path)
+    sio.dump({"payload": os.system}, target / "model.skops")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["files"]["model.skops"] = sha256_file(target / "model.skops")
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="outside the allow-list"):
+        load_model(models, loaded.version)
