@@ -51,7 +51,7 @@ class ModelConfig:
     use_words: bool = True
     use_chars: bool = True
     use_question: bool = True
-    use_codebook: bool = True
+    use_codebook: bool = False
     word_max_features: int = 40_000
     char_max_features: int = 60_000
     dense_weight: float = 2.0

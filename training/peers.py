@@ -96,7 +96,7 @@ class MajorityPeer(_PriorDirections):
 class SpacyTextcatPeer(_PriorDirections):
     """spaCy ``textcat_multilabel`` trained by the ``spacy train`` command on a CPU config."""
 
-    def __init__(self, codebook: Codebook, max_epochs: int = 20, optimize: str = "accuracy", seed: int = 13):
+    def __init__(self, codebook: Codebook, max_epochs: int = 10, optimize: str = "efficiency", seed: int = 13):
         self.codebook, self.max_epochs, self.optimize, self.seed = codebook, max_epochs, optimize, seed
 
     def fit(self, examples: list[Example], workdir: str | Path | None = None) -> "SpacyTextcatPeer":

@@ -1,0 +1,1 @@
+"""Subcommands of ``codeerhulp``, one module per group; each has ``register(subparsers)``."""

@@ -1,0 +1,57 @@
+"""The one Settings object of Codeerhulp, read from CODEERHULP_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from training import paths
+from training.segmenting import MAX_FILE_BYTES, MAX_SEGMENT_CHARS
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CODEERHULP_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="SQLite file, caches and job logs live here")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/codeerhulp.db")
+    models_dir: Path = Field(default=paths.DEFAULT_MODELS_DIR, description="model artifact store")
+    codebook_path: Path = Field(default=paths.DEFAULT_CODEBOOK, description="the codebook YAML")
+    train_config: Path = Field(default=paths.DEFAULT_TRAIN_CONFIG, description="training configuration YAML")
+    train_dir: Path = Field(default=paths.TRAIN_DIR, description="the shipped training corpus (JSONL)")
+    eval_dir: Path = Field(default=paths.EVAL_DIR, description="the separately written held-out split (JSONL)")
+    embedding_cache_dir: Path | None = Field(default=paths.EMBEDDING_CACHE_DIR, description="sentence-vector cache")
+
+    max_upload_bytes: int = Field(default=MAX_FILE_BYTES, description="largest accepted upload or input file")
+    max_segment_chars: int = Field(default=MAX_SEGMENT_CHARS, description="longer turns are split below this")
+    max_texts_per_request: int = Field(default=200, description="texts in one /suggest request")
+    max_codes_per_decision: int = Field(default=20, description="codes in one decision")
+
+    # The service (codeerhulp serve).
+    retrain_resolution: Literal["consensus", "latest"] = Field(
+        default="consensus",
+        description="how coders who disagree on a segment become one training label: 'consensus' uses only "
+                    "segments where every coder who decided agrees; 'latest' takes the most recent decision")
+    retrain_holdout_share: float = Field(default=0.2, ge=0.0, lt=1.0,
+                                         description="share of confirmed segments held out for the promotion gate")
+    auto_promote: bool = Field(default=True, description="promote a retrained model when it passes the gate")
+    promotion_tolerance: float = Field(default=0.0, ge=0.0,
+                                       description="macro-F1 a new model may lose against the active one and still pass")
+    model_poll_seconds: float = Field(default=2.0, gt=0,
+                                      description="how often each worker checks the database for a newly promoted model")
+    job_heartbeat_seconds: float = Field(default=2.0, gt=0, description="how often a running job writes a heartbeat")
+    job_stale_seconds: float = Field(default=30.0, gt=0,
+                                     description="a running job without a heartbeat for this long is marked failed")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'codeerhulp.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
