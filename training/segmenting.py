@@ -331,7 +331,7 @@ def _read_csv(text: str, name: str) -> Document:
     return _rows_to_documents(rows, name, line_base=2)
 
 
-def _read_xlsx_rows(raw: bytes, name: str) -> tuple[list[str], list[dict]]:
+def _read_xlsx_rows(raw: bytes, name: str, lower: bool = True) -> tuple[list[str], list[dict]]:
     try:
         import openpyxl
 
@@ -343,7 +343,8 @@ def _read_xlsx_rows(raw: bytes, name: str) -> tuple[list[str], list[dict]]:
     header = next(it, None)
     if not header:
         raise InputError(f"{name}: the first sheet is empty")
-    columns = [str(c).strip().lower() if c is not None else "" for c in header]
+    columns = [(str(c).strip().lower() if lower else " ".join(str(c).split())) if c is not None else ""
+               for c in header]
     rows = [
         {columns[i]: (str(v) if v is not None else "") for i, v in enumerate(values) if i < len(columns)}
         for values in it
@@ -354,15 +355,16 @@ def _read_xlsx_rows(raw: bytes, name: str) -> tuple[list[str], list[dict]]:
 
 
 def read_table_rows(raw: bytes, name: str) -> tuple[list[str], list[dict]]:
-    """(lower-cased column names, rows as dicts of strings) of a .csv or the first sheet of a .xlsx.
+    """(column names as written, rows as dicts of strings) of a .csv or the first sheet of a .xlsx.
 
-    For callers that interpret the columns themselves (batch annotation of logbook-form exports).
+    For callers that interpret the columns themselves (batch annotation of logbook-form exports,
+    whose headers are the questions, so their case is kept).
     """
     suffix = Path(name).suffix.lower()
     if not raw:
         raise InputError(f"{name}: the file is empty")
     if suffix == ".xlsx":
-        return _read_xlsx_rows(raw, name)
+        return _read_xlsx_rows(raw, name, lower=False)
     if suffix != ".csv":
         raise InputError(f"{name}: not a table (.csv or .xlsx)")
     text = decode_text(raw, name)
@@ -371,7 +373,7 @@ def read_table_rows(raw: bytes, name: str) -> tuple[list[str], list[dict]]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+    columns = [" ".join((c or "").split()) for c in (reader.fieldnames or [])]
     reader.fieldnames = columns
     try:
         rows = [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
