@@ -11,7 +11,8 @@ from typing import Callable
 from . import paths
 from .codebook import load_codebook
 from .data import load_corpus
-from .evaluate import cross_validate, evaluate_model, learning_curve, model_factory
+from .evaluate import cross_validate, evaluate_model, model_factory
+from .evaluate import learning_curve as measure_learning_curve
 from .peers import KeywordPeer, MajorityPeer, SpacyTextcatPeer
 from .train import TrainConfig, build_encoder
 
@@ -60,7 +61,7 @@ def run_evaluation(codebook_path: str | Path = paths.DEFAULT_CODEBOOK, config_pa
     if learning_curve or learning_curve_fractions:
         progress("learning curve of the model on the held-out split")
         fractions = learning_curve_fractions or (0.1, 0.25, 0.5, 0.75, 1.0)
-        curve = learning_curve(factories[MODEL_NAME], train, held_out, fractions, codebook_factor_ids=all_ids)
+        curve = measure_learning_curve(factories[MODEL_NAME], train, held_out, fractions, codebook_factor_ids=all_ids)
         results["learning_curve"] = [{"fraction": r.fraction, "n_train": r.n_train, **r.summary} for r in curve]
     if encoder is not None:
         encoder.save()
