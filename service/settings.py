@@ -42,6 +42,9 @@ class Settings(BaseSettings):
                                        description="macro-F1 a new model may lose against the active one and still pass")
     model_poll_seconds: float = Field(default=2.0, gt=0,
                                       description="how often each worker checks the database for a newly promoted model")
+    auth_cache_seconds: float = Field(default=5.0, ge=0,
+                                      description="how long a worker trusts a checked token before asking the "
+                                                  "database again (a revoked token works at most this long)")
     job_heartbeat_seconds: float = Field(default=2.0, gt=0, description="how often a running job writes a heartbeat")
     job_stale_seconds: float = Field(default=30.0, gt=0,
                                      description="a running job without a heartbeat for this long is marked failed")

@@ -1,0 +1,1 @@
+"""The HTTP API, version 1: thin routes over repository.py, registry.py and jobs.py."""

@@ -1,0 +1,37 @@
+"""Ad-hoc suggestions: texts in, codes out, nothing stored."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from training.segmenting import Segment
+
+from .. import schemas
+from ..repository import Invalid
+from .deps import CurrentUser, ServicesDep
+
+router = APIRouter(tags=["suggest"])
+
+
+@router.post("/suggest", response_model=schemas.SuggestResponse,
+             summary="Suggest codes for up to max_texts_per_request texts of up to max_segment_chars characters")
+def suggest(services: ServicesDep, _: CurrentUser, body: schemas.SuggestRequest) -> schemas.SuggestResponse:
+    settings = services.settings
+    if not body.texts:
+        raise Invalid("'texts' is empty; send at least one text")
+    if len(body.texts) > settings.max_texts_per_request:
+        raise Invalid(f"{len(body.texts)} texts is over the limit of {settings.max_texts_per_request} per request; "
+                      "send them in smaller batches")
+    segments = []
+    for n, item in enumerate(body.texts, 1):
+        text, question, seg_id = (item, None, None) if isinstance(item, str) else (item.text, item.question, item.id)
+        if not text.strip():
+            raise Invalid(f"text {n} is empty")
+        if len(text) > settings.max_segment_chars:
+            raise Invalid(f"text {n} has {len(text)} characters, over the limit of {settings.max_segment_chars}; "
+                          "split it into shorter segments, or upload the whole document to POST /api/v1/documents")
+        segments.append(Segment(id=seg_id or str(n), text=text, question=question))
+    loaded = services.registry.current
+    records = services.registry.suggest(segments, body.min_confidence, loaded=loaded)
+    return schemas.SuggestResponse(model_version=loaded.version, codebook_version=loaded.codebook_version,
+                                   results=[schemas.SuggestRecord(**r) for r in records])

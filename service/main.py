@@ -1,0 +1,147 @@
+"""The FastAPI app: ``create_app(settings)``; the lifespan owns the database engine and the model.
+
+Nothing heavy happens at import. ``uvicorn --factory service.main:app_factory`` (what
+``codeerhulp serve`` runs) builds the app from the environment's Settings in each worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from training.artifacts import ArtifactError
+from training.codebook import CodebookError, load_codebook
+from training.segmenting import InputError
+
+from . import repository, schemas
+from .api import decisions, documents, misc, models, suggest
+from .api.deps import Services, ServicesDep
+from .db import Database, migrate
+from .jobs import JobRunner, fail_stale_jobs
+from .registry import ModelRegistry, NoModelError
+from .settings import Settings, get_settings
+from .web import routes as web
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+UPLOAD_PATH = f"{API_PREFIX}/documents"
+# Multipart framing around the file: a request this much over the file limit may still carry a file
+# under it, so the early Content-Length check leaves room and the exact check is on the file itself.
+MULTIPART_SLACK = 64 * 1024
+
+
+async def _poll(services: Services) -> None:
+    """Follow the active model in the database and fail jobs whose worker died."""
+    settings = services.settings
+    ticks = 0
+    while True:
+        await asyncio.sleep(settings.model_poll_seconds)
+        ticks += 1
+        try:
+            await anyio.to_thread.run_sync(services.registry.sync)
+            if ticks * settings.model_poll_seconds >= settings.job_heartbeat_seconds:
+                ticks = 0
+                await anyio.to_thread.run_sync(fail_stale_jobs, services.db, settings.job_stale_seconds)
+        except Exception:  # the loop must survive a database hiccup; the next tick tries again
+            log.exception("model poll failed")
+
+
+def _startup(settings: Settings) -> Services:
+    db = Database(settings.resolved_database_url())
+    try:
+        migrate(db)
+        fail_stale_jobs(db, settings.job_stale_seconds, at_startup=True)
+        registry = ModelRegistry(db, settings.models_dir)
+        registry.start()
+        codebook = load_codebook(settings.codebook_path)
+    except BaseException:
+        db.dispose()
+        raise
+    return Services(settings=settings, db=db, registry=registry, runner=JobRunner(db, registry, settings),
+                    codebook=codebook)
+
+
+def _error(status_code: int):  # noqa: ANN202 - Starlette handler signature
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status_code)
+
+    return handler
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = _startup(settings)
+        app.state.services = services
+        poller = asyncio.create_task(_poll(services))
+        log.info("codeerhulp service ready (pid %d, model %s)", os.getpid(), services.registry.version)
+        try:
+            yield
+        finally:
+            poller.cancel()
+            services.db.dispose()
+
+    app = FastAPI(
+        title="Codeerhulp",
+        version="1",
+        summary="Suggests PLG codebook codes for Dutch transcripts, stores coders' decisions, measures agreement, "
+                "and retrains on confirmed decisions.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def upload_limit(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette middleware
+        # Refuse an oversized upload from its header, before the multipart body is read and spooled.
+        if request.method == "POST" and request.url.path == UPLOAD_PATH:
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > settings.max_upload_bytes + MULTIPART_SLACK:
+                return JSONResponse(
+                    {"detail": f"the upload is {int(length)} bytes, over the limit of {settings.max_upload_bytes} "
+                               "bytes (setting max_upload_bytes); split the file"}, status_code=413)
+        return await call_next(request)
+
+    for exc_type, code in ((repository.NotFound, 404), (repository.Conflict, 409), (repository.Invalid, 422),
+                           (InputError, 422), (CodebookError, 422), (ArtifactError, 422), (NoModelError, 503)):
+        app.add_exception_handler(exc_type, _error(code))
+
+    for module in (documents, suggest, decisions, models, misc):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    # The coders' pages (Dutch HTML) and their own assets; nothing is fetched from elsewhere.
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="web_static")
+
+    @app.get("/health", response_model=schemas.Health, tags=["health"])
+    def health(services: ServicesDep) -> JSONResponse:
+        """Open without a token: the served model and codebook versions, and whether the database answers."""
+        reachable = services.db.ping()
+        active = services.db.read(repository.active_version) if reachable else None
+        served = services.registry.version
+        ok = reachable and served is not None and served == active
+        body = schemas.Health(
+            status="ok" if ok else "degraded", model_version=served, active_model_version=active,
+            codebook_version=services.registry.current.codebook_version if served else None,
+            database=reachable, worker_pid=os.getpid(),
+            message=None if ok else (services.registry.message or ("database not reachable" if not reachable
+                                                                   else "loading the active model")))
+        return JSONResponse(body.model_dump(), status_code=200 if reachable else 503)
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory``: settings from the environment (CODEERHULP_*)."""
+    logging.basicConfig(level=os.environ.get("CODEERHULP_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
+    return create_app(get_settings())

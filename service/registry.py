@@ -1,0 +1,132 @@
+"""The model this worker serves, kept in step with the active version recorded in the database.
+
+Every worker process has one registry. The database's newest ``model_activations`` row names the
+active version; :meth:`ModelRegistry.sync` (run every ``model_poll_seconds`` by the app, and right
+after a promotion in the worker that did it) loads that version when it differs from the one in
+memory. A version that fails its checksum or cannot be read is refused with a log line and the
+previous model keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from training.artifacts import ArtifactError, LoadedModel, list_versions, load_model
+from training.data import Example
+from training.evaluate import evaluate_model
+from training.segmenting import Segment
+from training.suggest import active_or_default, suggest_segments
+
+from . import repository
+from .db import Database
+
+log = logging.getLogger(__name__)
+
+
+class NoModelError(RuntimeError):
+    """The service cannot start: no model version can be loaded. The message says what to do."""
+
+
+class ModelRegistry:
+    def __init__(self, db: Database, models_dir: Path) -> None:
+        self.db = db
+        self.models_dir = Path(models_dir)
+        self._loaded: LoadedModel | None = None
+        self._swap = threading.Lock()     # one load at a time in this process
+        self._predict = threading.Lock()  # encoders are not documented as thread-safe: one prediction at a time
+        self._refused: set[str] = set()   # versions already refused, so the poll does not log every 2 s
+        self.message: str | None = None   # why this worker serves something else than the active version
+
+    @property
+    def current(self) -> LoadedModel:
+        loaded = self._loaded
+        if loaded is None:
+            raise NoModelError("no model loaded")
+        return loaded
+
+    @property
+    def version(self) -> str | None:
+        return self._loaded.version if self._loaded else None
+
+    def _try_load(self, version: str) -> LoadedModel | None:
+        try:
+            return load_model(self.models_dir, version)
+        except ArtifactError as exc:
+            if version not in self._refused:
+                log.error("refusing model %s: %s; keeping %s", version, exc, self.version or "no model")
+            self._refused.add(version)
+            return None
+
+    def start(self) -> LoadedModel:
+        """Load the active model at startup; fall back to an earlier one, or fail with a clear error.
+
+        On the very first start the database names no version: the models directory's ACTIVE (or
+        newest) version becomes the first active one.
+        """
+        active = self.db.read(repository.active_version)
+        if active is None:
+            first = active_or_default(self.models_dir)
+            if first is None:
+                raise NoModelError(
+                    f"no model version in {self.models_dir}; train one with 'codeerhulp train' "
+                    "(or point CODEERHULP_MODELS_DIR at a model store) and start again")
+            self.db.write(lambda s: repository.activate(s, first, "first start: the model store's active version", None)
+                          if repository.active_version(s) is None else None)
+            active = self.db.read(repository.active_version)
+        assert active is not None
+        loaded = self._try_load(active)
+        if loaded is None:
+            # The earlier active versions, newest first, then anything else in the store.
+            history = [a.version for a in self.db.read(repository.activation_history)]
+            others = [m["version"] for m in reversed(list_versions(self.models_dir)) if "error" not in m]
+            for version in dict.fromkeys(history + others):
+                if version == active:
+                    continue
+                loaded = self._try_load(version)
+                if loaded is not None:
+                    self.message = (f"the active model {active} cannot be loaded (see the log); "
+                                    f"serving {version} instead")
+                    log.error("%s", self.message)
+                    break
+        if loaded is None:
+            raise NoModelError(
+                f"no loadable model: the active version {active} is missing or damaged and no earlier version "
+                f"in {self.models_dir} loads; restore the model store or train a new model with 'codeerhulp train'")
+        self._loaded = loaded
+        log.info("serving model %s (codebook %s)", loaded.version, loaded.codebook_version)
+        return loaded
+
+    def sync(self) -> bool:
+        """Load the database's active version if it is not the one in memory; True when it changed."""
+        active = self.db.read(repository.active_version)
+        if active is None or active == self.version or active in self._refused:
+            return False
+        with self._swap:
+            if active == self.version:
+                return False
+            loaded = self._try_load(active)
+            if loaded is None:
+                self.message = f"the active model {active} cannot be loaded (see the log); serving {self.version}"
+                return False
+            previous = self.version
+            self._loaded = loaded  # one reference assignment: requests in flight keep the model they took
+            self.message = None
+            log.info("now serving model %s (was %s)", loaded.version, previous)
+            return True
+
+    def check_loadable(self, version: str) -> LoadedModel:
+        """Load a version to check it before making it active; raises ArtifactError with the reason."""
+        return load_model(self.models_dir, version)
+
+    def evaluate(self, loaded: LoadedModel, examples: list[Example], factor_ids: list[str]) -> dict:
+        """Evaluate a model under the prediction lock (it may be the one serving requests right now)."""
+        with self._predict:
+            return evaluate_model(loaded.model, examples, factor_ids)
+
+    def suggest(self, segments: list[Segment], min_confidence: float | None = None,
+                loaded: LoadedModel | None = None) -> list[dict]:
+        loaded = loaded or self.current
+        with self._predict:
+            return suggest_segments(loaded, segments, min_confidence)

@@ -1,0 +1,431 @@
+"""Domain functions over the database. Each takes a Session and never commits: the caller
+(``Database.write``) owns the transaction, so a request is all or nothing and can be retried."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from training.codebook import Codebook, CodebookError
+from training.segmenting import Document as ParsedDocument
+
+from . import schemas
+from .security import hash_token, new_token
+from .tables import ROLES, Decision, Document, Job, ModelActivation, ModelVersion, Segment, Suggestion, User, as_utc
+
+log = logging.getLogger(__name__)
+
+MODEL_CODER = "model"  # the name under which the active suggestions take part in agreement
+
+
+class NotFound(LookupError):
+    """404: the message names what is missing."""
+
+
+class Conflict(RuntimeError):
+    """409: the request cannot be done in the current state; the message says why."""
+
+
+class Invalid(ValueError):
+    """422: the request is well-formed but its content is not acceptable; the message says what to change."""
+
+
+# ---------------------------------------------------------------- users
+
+
+def create_user(session: Session, name: str, role: str) -> tuple[User, str]:
+    """A new user and their token; only the token's hash is stored, so it is returned only here."""
+    name = name.strip()
+    if not name:
+        raise Invalid("a user needs a name")
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"a user named {name!r} exists already")
+    token = new_token()
+    user = User(name=name, role=role, token_hash=hash_token(token), active=True)
+    session.add(user)
+    session.flush()
+    return user, token
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def user_by_token(session: Session, token: str) -> User | None:
+    user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
+    return user if user is not None and user.active else None
+
+
+# ---------------------------------------------------------------- documents and suggestions
+
+
+def _add_suggestions(session: Session, segment_ids: Sequence[int], records: Sequence[dict], run: int) -> None:
+    rows = []
+    for segment_id, record in zip(segment_ids, records, strict=True):
+        for rank, code in enumerate(record["codes"]):
+            rows.append(Suggestion(
+                segment_id=segment_id, run=run, rank=rank, factor=code["factor"], richting=code["richting"],
+                aard=code["aard"], confidence=code["confidence"], richting_confidence=code.get("richting_confidence"),
+                aard_confidence=code.get("aard_confidence"), model_version=record["model_version"],
+                codebook_version=record["codebook_version"]))
+    session.add_all(rows)
+
+
+def create_document(session: Session, parsed: ParsedDocument, records: Sequence[dict], uploader: User,
+                    respondent: str | None, role: str | None, moment: str | None, plg: str | None) -> Document:
+    """Store a parsed document, its segments and the active model's suggestions for them."""
+    document = Document(name=parsed.name, respondent=respondent, role=role, moment=moment, plg=plg,
+                        kind=parsed.kind, text=parsed.text, uploaded_by=uploader.id, suggestion_run=1)
+    session.add(document)
+    session.flush()
+    segments = [
+        Segment(document_id=document.id, ordinal=i, external_id=s.id, text=s.text, speaker=s.speaker,
+                question=s.question, line_start=s.line_start, line_end=s.line_end, char_start=s.char_start,
+                char_end=s.char_end)
+        for i, s in enumerate(parsed.segments, 1)
+    ]
+    session.add_all(segments)
+    session.flush()
+    _add_suggestions(session, [s.id for s in segments], records, run=1)
+    return document
+
+
+def document_segments(session: Session, document_id: int) -> list[Segment]:
+    if session.get(Document, document_id) is None:
+        raise NotFound(f"document {document_id} does not exist")
+    return list(session.scalars(select(Segment).where(Segment.document_id == document_id).order_by(Segment.ordinal)))
+
+
+def add_suggestion_run(session: Session, document_id: int, segment_ids: Sequence[int], records: Sequence[dict]) -> int:
+    """Store a new run of suggestions (e.g. after a new model was promoted); earlier runs are kept."""
+    document = session.get(Document, document_id, with_for_update=True)
+    if document is None:
+        raise NotFound(f"document {document_id} does not exist")
+    current = list(session.scalars(select(Segment.id).where(Segment.document_id == document_id)
+                                   .order_by(Segment.ordinal)))
+    if current != list(segment_ids):
+        raise Conflict(f"document {document_id} changed while it was being suggested; try again")
+    document.suggestion_run += 1
+    _add_suggestions(session, segment_ids, records, run=document.suggestion_run)
+    return document.suggestion_run
+
+
+def _n_segments(session: Session, document_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(document_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Segment.document_id, func.count()).where(Segment.document_id.in_(ids))
+                           .group_by(Segment.document_id))
+    return {doc_id: n for doc_id, n in rows}
+
+
+def _summary(document: Document, n_segments: int, uploader: str) -> dict[str, Any]:
+    return {"id": document.id, "name": document.name, "respondent": document.respondent, "role": document.role,
+            "moment": document.moment, "plg": document.plg, "kind": document.kind, "n_segments": n_segments,
+            "uploaded_by": uploader, "created_at": as_utc(document.created_at)}
+
+
+def list_documents(session: Session, limit: int = 100, offset: int = 0) -> list[schemas.DocumentSummary]:
+    rows = session.execute(select(Document, User.name).join(User, User.id == Document.uploaded_by)
+                           .order_by(Document.id).limit(limit).offset(offset)).all()
+    counts = _n_segments(session, (d.id for d, _ in rows))
+    return [schemas.DocumentSummary(**_summary(d, counts.get(d.id, 0), name)) for d, name in rows]
+
+
+def _suggestion_out(s: Suggestion) -> dict[str, Any]:
+    return {"factor": s.factor, "richting": s.richting, "aard": s.aard, "confidence": s.confidence,
+            "richting_confidence": s.richting_confidence, "aard_confidence": s.aard_confidence}
+
+
+def current_suggestions(session: Session, segment_ids: Sequence[int]) -> dict[int, list[Suggestion]]:
+    """The suggestions of each segment's document's latest run, by segment, best first."""
+    if not segment_ids:
+        return {}
+    rows = session.scalars(
+        select(Suggestion).join(Segment, Segment.id == Suggestion.segment_id)
+        .join(Document, Document.id == Segment.document_id)
+        .where(Suggestion.segment_id.in_(segment_ids), Suggestion.run == Document.suggestion_run)
+        .order_by(Suggestion.segment_id, Suggestion.rank))
+    out: dict[int, list[Suggestion]] = {}
+    for s in rows:
+        out.setdefault(s.segment_id, []).append(s)
+    return out
+
+
+def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
+    row = session.execute(select(Document, User.name).join(User, User.id == Document.uploaded_by)
+                          .where(Document.id == document_id)).first()
+    if row is None:
+        raise NotFound(f"document {document_id} does not exist")
+    document, uploader = row
+    segments = document_segments(session, document_id)
+    ids = [s.id for s in segments]
+    suggestions = current_suggestions(session, ids)
+    decisions: dict[int, list[schemas.DecisionOut]] = {}
+    if ids:
+        for d, name in session.execute(select(Decision, User.name).join(User, User.id == Decision.coder_id)
+                                       .where(Decision.segment_id.in_(ids), Decision.is_current)
+                                       .order_by(Decision.segment_id, User.name)):
+            decisions.setdefault(d.segment_id, []).append(decision_out(d, name))
+    run = document.suggestion_run
+    out_segments = []
+    for s in segments:
+        sugg = suggestions.get(s.id, [])
+        # A run with no code above the threshold leaves no rows; its version is that of any segment of the run.
+        out_segments.append(schemas.SegmentOut(
+            id=s.id, ordinal=s.ordinal, external_id=s.external_id, text=s.text, speaker=s.speaker,
+            question=s.question, line_start=s.line_start, line_end=s.line_end, char_start=s.char_start,
+            char_end=s.char_end, suggestions=[schemas.CodeOut(**_suggestion_out(x)) for x in sugg],
+            suggestion_model_version=sugg[0].model_version if sugg else None,
+            suggestion_codebook_version=sugg[0].codebook_version if sugg else None,
+            decisions=decisions.get(s.id, [])))
+    log.debug("document %d read (run %d, %d segments)", document_id, run, len(segments))
+    return schemas.DocumentOut(**_summary(document, len(segments), uploader), text=document.text,
+                               segments=out_segments)
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def canonical_codes(codes: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    """Codes as a sorted list without duplicates, so equal sets compare and store equal."""
+    unique = {(c["factor"], c["richting"], c["aard"]) for c in codes}
+    return [{"factor": f, "richting": r, "aard": a} for f, r, a in sorted(unique)]
+
+
+def validate_codes(codebook: Codebook, codes: Iterable[schemas.CodeIn]) -> list[dict[str, str]]:
+    out = []
+    for n, code in enumerate(codes, 1):
+        try:
+            factor = codebook.factor(code.factor)
+        except KeyError:
+            raise Invalid(f"code {n}: unknown factor {code.factor!r}; GET /api/v1/codebook lists the factors") from None
+        if factor.status != "active":
+            raise Invalid(f"code {n}: factor {code.factor!r} is retired in codebook {codebook.version}")
+        try:
+            codebook.validate_code(code.factor, code.richting, code.aard)
+        except CodebookError as exc:
+            raise Invalid(f"code {n}: {exc}") from None
+        out.append(code.model_dump())
+    return canonical_codes(out)
+
+
+def decision_out(d: Decision, coder: str, created: bool = True) -> schemas.DecisionOut:
+    return schemas.DecisionOut(id=d.id, segment_id=d.segment_id, coder=coder, action=d.action,  # type: ignore[arg-type]
+                               codes=[schemas.CodeIn(**c) for c in d.codes], version=d.version,
+                               is_current=d.is_current, model_version=d.model_version,
+                               codebook_version=d.codebook_version, note=d.note,
+                               created_at=as_utc(d.created_at), created=created)  # type: ignore[arg-type]
+
+
+@dataclass
+class DecisionResult:
+    decision: schemas.DecisionOut
+    created: bool
+
+
+def record_decision(session: Session, coder: User, body: schemas.DecisionIn, codebook: Codebook,
+                    max_codes: int) -> DecisionResult:
+    """Store a coder's decision as the new current version, or return the identical current one.
+
+    Re-posting the same decision is a no-op (a client may retry after a timeout); a different
+    decision retires the current version and adds the next. The partial unique index on current
+    decisions makes a race between two workers fail one of them, which ``Database.write`` retries.
+    """
+    segment = session.get(Segment, body.segment_id)
+    if segment is None:
+        raise NotFound(f"segment {body.segment_id} does not exist")
+    suggestions = current_suggestions(session, [segment.id]).get(segment.id, [])
+    run_version = suggestions[0].model_version if suggestions else None
+    run_codebook = suggestions[0].codebook_version if suggestions else None
+    if body.action == "correct":
+        if not body.codes:
+            raise Invalid("action 'correct' needs the final codes in 'codes' (use 'no_code' for a segment without code)")
+        if len(body.codes) > max_codes:
+            raise Invalid(f"{len(body.codes)} codes is over the limit of {max_codes} per decision")
+        codes = validate_codes(codebook, body.codes)
+    elif body.codes:
+        raise Invalid(f"action {body.action!r} takes no 'codes': 'accept' takes the suggested codes, "
+                      "'reject' and 'no_code' none; send action 'correct' to give codes")
+    elif body.action == "accept":
+        codes = canonical_codes(_suggestion_out(s) for s in suggestions)
+    else:
+        codes = []
+    current = session.scalar(select(Decision).where(Decision.segment_id == segment.id, Decision.coder_id == coder.id,
+                                                    Decision.is_current))
+    if current is not None and current.action == body.action and current.codes == codes and current.note == body.note:
+        return DecisionResult(decision_out(current, coder.name, created=False), created=False)
+    version = 1
+    if current is not None:
+        version = current.version + 1
+        # Retire the old version first: the unique index allows one current row per (segment, coder).
+        session.execute(update(Decision).where(Decision.id == current.id).values(is_current=False))
+        session.flush()
+    decision = Decision(segment_id=segment.id, coder_id=coder.id, action=body.action, codes=codes, version=version,
+                        is_current=True, model_version=run_version,
+                        codebook_version=run_codebook or codebook.version, note=body.note)
+    session.add(decision)
+    session.flush()
+    return DecisionResult(decision_out(decision, coder.name), created=True)
+
+
+def segment_decisions(session: Session, segment_id: int, history: bool = False) -> list[schemas.DecisionOut]:
+    if session.get(Segment, segment_id) is None:
+        raise NotFound(f"segment {segment_id} does not exist")
+    query = (select(Decision, User.name).join(User, User.id == Decision.coder_id)
+             .where(Decision.segment_id == segment_id))
+    if not history:
+        query = query.where(Decision.is_current)
+    return [decision_out(d, name) for d, name in session.execute(query.order_by(User.name, Decision.version))]
+
+
+def count_decisions(session: Session, current_only: bool = False) -> int:
+    query = select(func.count()).select_from(Decision)
+    if current_only:
+        query = query.where(Decision.is_current)
+    return int(session.scalar(query) or 0)
+
+
+@dataclass
+class Confirmed:
+    """A segment with the code set the coders settled on, ready to become a training example."""
+
+    segment_id: int
+    text: str
+    question: str | None
+    codes: list[dict[str, str]]
+    n_coders: int
+
+
+def confirmed_segments(session: Session, resolution: str) -> tuple[list[Confirmed], dict[str, int]]:
+    """Current human decisions resolved to one code set per segment.
+
+    ``reject`` says the suggestion was wrong but not what is right, so it is no label and does not
+    count. ``consensus``: every coder with a usable decision gave the same set; ``latest``: the
+    most recent decision wins. Returns the segments and counts of what was skipped and why.
+    """
+    rows = session.execute(
+        select(Decision.segment_id, Decision.action, Decision.codes, Decision.created_at, Decision.id,
+               Segment.text, Segment.question)
+        .join(Segment, Segment.id == Decision.segment_id)
+        .where(Decision.is_current, Decision.action != "reject")
+        .order_by(Decision.segment_id, Decision.created_at, Decision.id))
+    per: dict[int, list[Any]] = {}
+    for row in rows:
+        per.setdefault(row.segment_id, []).append(row)
+    out: list[Confirmed] = []
+    stats = {"segments_decided": len(per), "skipped_disagreement": 0}
+    for segment_id, decisions in per.items():
+        sets = {tuple(sorted((c["factor"], c["richting"], c["aard"]) for c in d.codes)) for d in decisions}
+        if resolution == "consensus" and len(sets) > 1:
+            stats["skipped_disagreement"] += 1
+            continue
+        chosen = decisions[-1]
+        out.append(Confirmed(segment_id, chosen.text, chosen.question, canonical_codes(chosen.codes), len(decisions)))
+    return out, stats
+
+
+def agreement_triples(session: Session, coders: Sequence[str], document_id: int | None = None
+                      ) -> list[tuple[str, int, list[tuple[str, str, str]]]]:
+    """(coder, segment, codes) for the named coders' current decisions and, as ``model``, the
+    active suggestions. Rejections are missing values: they say what is wrong, not what is right."""
+    humans = [c for c in coders if c != MODEL_CODER]
+    known = set(session.scalars(select(User.name).where(User.name.in_(humans)))) if humans else set()
+    unknown = [c for c in humans if c not in known]
+    if unknown:
+        raise NotFound(f"unknown coder(s): {', '.join(unknown)}")
+    triples: list[tuple[str, int, list[tuple[str, str, str]]]] = []
+    if humans:
+        query = (select(User.name, Decision.segment_id, Decision.codes)
+                 .join(User, User.id == Decision.coder_id).join(Segment, Segment.id == Decision.segment_id)
+                 .where(Decision.is_current, Decision.action != "reject", User.name.in_(humans)))
+        if document_id is not None:
+            query = query.where(Segment.document_id == document_id)
+        for name, segment_id, codes in session.execute(query):
+            triples.append((name, segment_id, [(c["factor"], c["richting"], c["aard"]) for c in codes]))
+    if MODEL_CODER in coders:
+        # The model "coded" every segment of the latest run, also those without a code above its threshold.
+        seg_query = select(Segment.id).join(Document, Document.id == Segment.document_id)
+        if document_id is not None:
+            seg_query = seg_query.where(Segment.document_id == document_id)
+        segment_ids = list(session.scalars(seg_query))
+        suggestions = current_suggestions(session, segment_ids)
+        for segment_id in segment_ids:
+            triples.append((MODEL_CODER, segment_id,
+                            [(s.factor, s.richting, s.aard) for s in suggestions.get(segment_id, [])]))
+    return triples
+
+
+def all_coder_names(session: Session) -> list[str]:
+    return list(session.scalars(select(User.name).join(Decision, Decision.coder_id == User.id).distinct()
+                                .order_by(User.name)))
+
+
+# ---------------------------------------------------------------- models and the active version
+
+
+def active_version(session: Session) -> str | None:
+    return session.scalar(select(ModelActivation.version).order_by(ModelActivation.id.desc()).limit(1))
+
+
+def activation_history(session: Session, limit: int = 50) -> list[ModelActivation]:
+    return list(session.scalars(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(limit)))
+
+
+def activate(session: Session, version: str, reason: str, user_id: int | None) -> ModelActivation:
+    previous = active_version(session)
+    row = ModelActivation(version=version, previous_version=previous, reason=reason, activated_by=user_id)
+    session.add(row)
+    existing = session.get(ModelVersion, version)
+    if existing is None:
+        session.add(ModelVersion(version=version, status="imported", metrics={}))
+    elif existing.status == "rejected":
+        existing.status = "promoted"
+        existing.gate_reason = (existing.gate_reason or "") + f" (promoted by hand: {reason})"
+    session.flush()
+    return row
+
+
+def rollback_target(session: Session) -> str:
+    latest = session.scalar(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(1))
+    if latest is None or not latest.previous_version:
+        raise Conflict("there is no earlier active model to roll back to")
+    return latest.previous_version
+
+
+def model_version_rows(session: Session) -> dict[str, ModelVersion]:
+    return {m.version: m for m in session.scalars(select(ModelVersion))}
+
+
+def record_model_version(session: Session, version: str, status: str, metrics: dict[str, Any], gate_reason: str,
+                         job_id: int | None) -> None:
+    session.add(ModelVersion(version=version, status=status, metrics=metrics, gate_reason=gate_reason, job_id=job_id))
+    session.flush()
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return job
+
+
+def list_jobs(session: Session, limit: int = 50) -> list[Job]:
+    return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
+
+
+def job_out(job: Job) -> schemas.JobOut:
+    return schemas.JobOut(id=job.id, kind=job.kind, status=job.status, message=job.message, params=job.params or {},
+                          result=job.result, created_at=as_utc(job.created_at),  # type: ignore[arg-type]
+                          started_at=as_utc(job.started_at), finished_at=as_utc(job.finished_at),
+                          heartbeat_at=as_utc(job.heartbeat_at))

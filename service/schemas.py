@@ -1,0 +1,176 @@
+"""The shapes of the API (request and response bodies). ORM rows are converted in repository.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["coder", "admin"]
+Action = Literal["accept", "correct", "reject", "no_code"]
+Moment = Literal["start", "eind", "logboek1", "logboek2", "logboek3"]
+
+
+class CodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    factor: str = Field(min_length=1, max_length=100)
+    richting: str = Field(min_length=1, max_length=4, description="PO, SO or - (no direction)")
+    aard: str = Field(min_length=1, max_length=4, description="+ or -")
+
+
+class CodeOut(BaseModel):
+    factor: str
+    richting: str
+    aard: str
+    confidence: float | None = None
+    richting_confidence: float | None = None
+    aard_confidence: float | None = None
+
+
+class SuggestText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, max_length=100)
+    text: str
+    question: str | None = Field(default=None, description="the interviewer's question before the text, a strong hint")
+
+
+class SuggestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[SuggestText | str] = Field(description="texts to suggest codes for (strings or objects)")
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
+                                         description="keep codes at or above this; default the model's threshold")
+
+
+class SuggestRecord(BaseModel):
+    id: str
+    text: str
+    codes: list[CodeOut]
+    model_version: str
+    codebook_version: str
+    meta: dict[str, Any] | None = None
+
+
+class SuggestResponse(BaseModel):
+    model_version: str
+    codebook_version: str
+    results: list[SuggestRecord]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment_id: int
+    action: Action = Field(description="accept the suggestion, correct it (give the final codes), reject it, "
+                                       "or no_code (the segment is about none of the codes)")
+    codes: list[CodeIn] | None = Field(default=None, description="the final codes; required for 'correct' only")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DecisionOut(BaseModel):
+    id: int
+    segment_id: int
+    coder: str
+    action: Action
+    codes: list[CodeIn]
+    version: int
+    is_current: bool
+    model_version: str | None
+    codebook_version: str | None
+    note: str | None
+    created_at: dt.datetime
+    created: bool = Field(default=True, description="false when an identical current decision existed already")
+
+
+class SegmentOut(BaseModel):
+    id: int
+    ordinal: int
+    external_id: str
+    text: str
+    speaker: str | None
+    question: str | None
+    line_start: int | None
+    line_end: int | None
+    char_start: int | None
+    char_end: int | None
+    suggestions: list[CodeOut] = []
+    suggestion_model_version: str | None = None
+    suggestion_codebook_version: str | None = None
+    decisions: list[DecisionOut] = []
+
+
+class DocumentSummary(BaseModel):
+    id: int
+    name: str
+    respondent: str | None
+    role: str | None
+    moment: str | None
+    plg: str | None
+    kind: str
+    n_segments: int
+    uploaded_by: str
+    created_at: dt.datetime
+
+
+class DocumentOut(DocumentSummary):
+    text: str
+    segments: list[SegmentOut]
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+
+
+class ModelVersionOut(BaseModel):
+    version: str
+    active: bool
+    serving: bool = Field(description="this worker serves this version right now")
+    status: str | None = Field(description="imported, promoted or rejected (by the gate); None if unknown to the service")
+    gate_reason: str | None = None
+    created: str | None = None
+    codebook_version: str | None = None
+    encoder: str | None = None
+    metrics: dict[str, Any] = {}
+    error: str | None = Field(default=None, description="why the version cannot be read, if so")
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    status: str
+    message: str | None
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+
+
+class RetrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: Literal["consensus", "latest"] | None = Field(
+        default=None, description="override the retrain_resolution setting for this run")
+    promote: bool | None = Field(default=None, description="override auto_promote for this run")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    model_version: str | None
+    active_model_version: str | None
+    codebook_version: str | None
+    database: bool
+    worker_pid: int
+    message: str | None = None

@@ -1,0 +1,164 @@
+"""Service fixtures: a database per test (SQLite file, and PostgreSQL in its own schema when
+CODEERHULP_TEST_POSTGRES_URL is set), a private copy of the trained model store, and app settings
+that retrain in seconds (the lexical config on the small corpus)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from service import repository
+from service.db import Database, migrate
+from service.settings import Settings
+from tests.conftest import POSTGRES_URL
+from training import paths
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _copy_store(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # artifacts are read-only; tests tamper with copies
+    return target
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema dropped after the test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'codeerhulp.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("CODEERHULP_TEST_POSTGRES_URL is not set")
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def models_dir(tmp_path, trained_models_dir) -> Path:
+    return _copy_store(trained_models_dir, tmp_path / "models")
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, models_dir, small_corpus) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", database_url=database_url, models_dir=models_dir,
+        train_dir=small_corpus["train"], eval_dir=small_corpus["eval"],
+        train_config=paths.PACKAGE_DIR / "configs" / "lexical.yaml", embedding_cache_dir=None,
+        model_poll_seconds=0.2, job_heartbeat_seconds=0.5, job_stale_seconds=5.0,
+    )
+
+
+def add_user(url: str, name: str, role: str = "coder") -> str:
+    """Create a user directly in the database (migrating it first) and return the token."""
+    db = Database(url)
+    try:
+        migrate(db)
+        _, token = db.write(lambda s: repository.create_user(s, name, role))
+    finally:
+        db.dispose()
+    return token
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The CODEERHULP_* environment that reproduces these settings in a server subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEERHULP_")}
+    for key, value in settings.model_dump().items():
+        if value is not None:
+            env[f"CODEERHULP_{key.upper()}"] = str(value)
+    env["CODEERHULP_LOG_LEVEL"] = "INFO"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``codeerhulp serve`` in a subprocess on a free loopback port, its log in a file."""
+
+    def __init__(self, settings: Settings, log_path: Path, workers: int = 1) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90.0) -> "Server":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), "--workers", str(self.workers),
+             "--log-level", "info", "--no-access-log"],
+            env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not start in {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()  # SIGKILL: no shutdown handlers run
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    servers: list[Server] = []
+
+    def make(settings: Settings, workers: int = 1, name: str = "server") -> Server:
+        server = Server(settings, tmp_path / f"{name}-{len(servers)}.log", workers)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
