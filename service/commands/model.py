@@ -76,10 +76,12 @@ def cmd_train(args) -> int:
     from training.train import TrainConfig, train_version
 
     models_dir, codebook = _dirs(args)
-    config = TrainConfig.load(args.config)
+    settings = get_settings()
+    config = TrainConfig.load(args.config or settings.train_config)
     _say(f"training with {config.source} (encoder {config.model.encoder}); this takes a few minutes")
     active = read_active(models_dir)
-    loaded = train_version(models_dir=models_dir, codebook_path=codebook, config=config)
+    loaded = train_version(models_dir=models_dir, codebook_path=codebook, config=config, train_dir=settings.train_dir,
+                           eval_dir=settings.eval_dir, cache_dir=settings.embedding_cache_dir)
     metrics = loaded.manifest["metrics"]
     held = metrics.get("held_out", {})
     print(f"trained {loaded.version} in {metrics['train_seconds']} s on {metrics['n_train']} segments; "
@@ -128,7 +130,9 @@ def cmd_evaluate(args) -> int:
     unknown = set(peers) - {"keyword", "majority", "spacy"}
     if unknown:
         raise CliError(f"unknown peer(s): {', '.join(sorted(unknown))}; use keyword, majority, spacy")
-    results = run_evaluation(codebook_path=codebook, config_path=args.config, folds=args.folds, peers=peers,
+    settings = get_settings()
+    results = run_evaluation(codebook_path=codebook, config_path=args.config or settings.train_config,
+                             train_dir=settings.train_dir, eval_dir=settings.eval_dir, folds=args.folds, peers=peers,
                              learning_curve=args.learning_curve, progress=_say)
     print(summary_table(results))
     if args.json:

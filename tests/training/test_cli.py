@@ -143,3 +143,21 @@ def test_models_lists_versions_and_activates(trained_models_dir, capsys):
     assert done.returncode == 0 and done.stdout.startswith("* ")
     done = run_inproc(["models", "--activate", "no-such-version", "--models-dir", trained_models_dir], capsys)
     assert done.returncode == 2 and "no such version" in done.stderr
+
+
+def test_train_then_evaluate_with_peers(tmp_path, small_corpus):
+    """train writes a new active version; evaluate prints the model and the peers in one table."""
+    env = {"CODEERHULP_TRAIN_DIR": str(small_corpus["train"]), "CODEERHULP_EVAL_DIR": str(small_corpus["eval"]),
+           "CODEERHULP_TRAIN_CONFIG": str(ROOT / "training" / "configs" / "lexical.yaml")}
+    models = tmp_path / "models"
+    done = run(["train"], env_extra=env, models_dir=models)
+    assert done.returncode == 0, done.stderr
+    assert "activated" in done.stdout and (models / "codeerhulp" / "ACTIVE").is_file()
+    out = tmp_path / "eval.json"
+    done = run(["evaluate", "--folds", "2", "--peers", "keyword,majority", "--json", out], env_extra=env)
+    assert done.returncode == 0, done.stderr
+    assert "| codeerhulp (model) |" in done.stdout and "| keyword (peer) |" in done.stdout
+    results = json.loads(out.read_text())
+    model = results["held_out"]["codeerhulp (model)"]["summary"]
+    assert model["macro_f1"] > results["held_out"]["majority (peer)"]["summary"]["macro_f1"]
+    assert {"ece", "brier"} <= set(model) and results["cross_validation"]["keyword (peer)"]["folds"] == 2

@@ -106,3 +106,14 @@ def test_model_file_with_foreign_types_is_refused(loaded, tmp_path):
     (target / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="outside the allow-list"):
         load_model(models, loaded.version)
+
+
+def test_spacy_textcat_peer_trains_with_spacy_train(small_corpus, codebook_path):
+    from training.peers import SpacyTextcatPeer
+
+    cb = load_codebook(codebook_path)
+    train = load_corpus(small_corpus["train"], cb)[:200]
+    peer = SpacyTextcatPeer(cb, max_epochs=2).fit(train)
+    factor_p, po_p, aard_p = peer.predict_all([Inputs("We kregen geen uren voor de PLG."), Inputs("Koffie?")])
+    assert factor_p.shape == (2, len(cb.factor_ids)) and ((factor_p >= 0) & (factor_p <= 1)).all()
+    assert 0.0 < peer.threshold_ < 1.0
