@@ -52,6 +52,7 @@ class ModelConfig:
     use_chars: bool = True
     use_question: bool = True
     use_codebook: bool = False
+    codebook_examples: bool = False  # the codebook's definitions and indicator phrases as extra factor examples
     word_max_features: int = 40_000
     char_max_features: int = 60_000
     dense_weight: float = 2.0
@@ -212,12 +213,26 @@ class CodeSuggester(BaseEstimator):
                 if c.factor in index:
                     Y[i, index[c.factor]] = 1
 
+        X_heads, Y_heads = X, Y
+        if cfg.codebook_examples:
+            # What the codebook says of each code, as short extra examples for the factor heads only
+            # (they carry no richting or aard). The vectorizers stay fitted on real segments.
+            extra, extra_y = [], []
+            for j, f in enumerate(self.factor_ids_):
+                factor = codebook.factor(f)
+                for phrase in (factor.definition, *factor.include, *factor.indicators):
+                    extra.append(Inputs(phrase))
+                    extra_y.append(j)
+            Y_extra = np.zeros((len(extra), Y.shape[1]), dtype=np.int64)
+            Y_extra[np.arange(len(extra)), extra_y] = 1
+            X_heads = sp.vstack([X, self._features(extra)], format="csr")
+            Y_heads = np.vstack([Y, Y_extra])
         heads = Parallel(n_jobs=cfg.n_jobs, prefer="threads")(
-            delayed(self._fit_label)(X, Y[:, j]) for j in range(Y.shape[1]))
+            delayed(self._fit_label)(X_heads, Y_heads[:, j]) for j in range(Y.shape[1]))
         self.factor_coef_ = np.vstack([h[0] for h in heads])
         self.factor_bias_ = np.array([h[1] for h in heads], dtype=np.float32)
         self.platt_ = np.array([[h[2], h[3]] for h in heads], dtype=np.float64)
-        oof = np.column_stack([h[4] for h in heads])
+        oof = np.column_stack([h[4] for h in heads])[: len(inputs)]  # the threshold is set on real segments
         self.threshold_ = best_threshold(Y, oof)
         self.oof_proba_, self.oof_true_ = oof, Y
         self._fit_richting_aard(X, codes, index)

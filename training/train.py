@@ -37,7 +37,10 @@ class TrainConfig:
         if not isinstance(data, dict) or set(data) - {"model"}:
             raise ValueError(f"config {path}: expected a mapping with the key 'model'")
         try:
-            return cls(model=ModelConfig.from_dict(data.get("model") or {}), source=str(path))
+            source = path.resolve()
+            # Relative to the project when it is the project's own config: no local paths in manifests.
+            source = source.relative_to(paths.PROJECT_DIR) if source.is_relative_to(paths.PROJECT_DIR) else source
+            return cls(model=ModelConfig.from_dict(data.get("model") or {}), source=str(source))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"config {path}: {exc}") from None
 
