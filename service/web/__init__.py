@@ -1,0 +1,1 @@
+"""The coders\x27 review pages: server-rendered Dutch HTML with a little JavaScript."""

@@ -1,0 +1,149 @@
+"""The pages in-process (TestClient): sign-in, documents with progress, segment view, agreement,
+the review order and the catalogue. The browser drives them in test_browser.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from service.web import plots, queries
+from service.web.routes import COOKIE, WEB_DIR, catalogue
+from tests.service.conftest import add_user, auth
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "startinterview_L7.txt"
+
+
+@pytest.fixture
+def users(settings) -> dict[str, str]:
+    url = settings.resolved_database_url()
+    return {"admin": add_user(url, "admin", "admin"), "anna": add_user(url, "anna"), "bram": add_user(url, "bram")}
+
+
+@pytest.fixture
+def client(settings, users):
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def document(client, users) -> dict:
+    r = client.post("/api/v1/documents", headers=auth(users["anna"]),
+                    files={"file": (EXAMPLE.name, EXAMPLE.read_bytes())}, data={"respondent": "L7", "moment": "start"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def sign_in(client: TestClient, token: str) -> None:
+    r = client.post("/aanmelden", data={"token": token, "next": "/documenten"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/documenten"
+    cookie = r.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+
+
+def test_pages_need_a_signed_in_coder(client):
+    for path in ("/documenten", "/documenten/1", "/overeenstemming"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("http://testserver/aanmelden?next=")
+    page = client.get("/aanmelden")
+    assert page.status_code == 200 and 'lang="nl"' in page.text and "Aanmelden" in page.text
+
+
+def test_sign_in_refuses_unknown_tokens_and_open_redirects(client, users):
+    r = client.post("/aanmelden", data={"token": "cdh_wrong", "next": "/documenten"}, follow_redirects=False)
+    assert r.status_code == 401 and catalogue()["signin"]["error_unknown"] in r.text
+    r = client.post("/aanmelden", data={"token": users["anna"], "next": "//evil.example/"}, follow_redirects=False)
+    assert r.headers["location"] == "/documenten"
+    assert client.post("/afmelden", follow_redirects=False).headers["location"] == "/aanmelden?afgemeld=1"
+
+
+def test_documents_show_progress_per_coder(client, users, document):
+    segments = document["segments"]
+    for s in segments[:3]:
+        client.post("/api/v1/decisions", headers=auth(users["anna"]), json={"segment_id": s["id"], "action": "accept"})
+    client.post("/api/v1/decisions", headers=auth(users["bram"]), json={"segment_id": segments[0]["id"],
+                                                                        "action": "no_code"})
+    sign_in(client, users["anna"])
+    page = client.get("/documenten").text
+    assert document["name"] in page
+    assert f"anna 3/{len(segments)}" in page and f"bram 1/{len(segments)}" in page
+    assert f'<span class="count">3/{len(segments)}</span>' in page
+
+
+def test_segment_view_shows_question_lines_suggestions_and_decisions(client, users, document):
+    first = document["segments"][0]
+    client.post("/api/v1/decisions", headers=auth(users["bram"]), json={
+        "segment_id": first["id"], "action": "correct",
+        "codes": [{"factor": "motief_autonoom", "richting": "-", "aard": "+"}]})
+    sign_in(client, users["anna"])
+    page = client.get(f"/documenten/{document['id']}").text
+    assert "Vraag van de interviewer" in page and first["question"][:40] in page
+    assert f'<span class="lineno">{first["line_start"]}</span>' in page
+    assert "Motief autonoom" in page or "motief autonoom" in page.lower()  # bram's code, by its Dutch label
+    assert "<strong>bram</strong>: aangepast" in page
+    # Opens at the first segment anna has not decided, and shows only that one.
+    assert len(re.findall(r'<article class="segment"[^>]*\n\s*>', page)) == 1
+    assert client.get(f"/documenten/{document['id']}?volgorde=onzin").status_code == 200
+    assert client.get("/documenten/999").status_code == 404
+
+
+def test_uncertain_orders(document):
+    from service.schemas import DocumentOut
+    doc = DocumentOut(**document)
+    by_confidence = queries.order_segments(doc.segments, "zekerheid")
+    tops = [queries.top_confidence(s) for s in by_confidence]
+    assert tops == sorted(tops) and sorted(s.id for s in by_confidence) == sorted(s.id for s in doc.segments)
+    assert [s.ordinal for s in queries.order_segments(doc.segments, "document")] == sorted(s.ordinal for s in doc.segments)
+    by_disagreement = queries.order_segments(doc.segments, "onenigheid")
+    assert len(by_disagreement) == len(doc.segments)
+
+
+def test_disagreement_counts_different_answers(document):
+    from service.schemas import DecisionOut, DocumentOut
+    segment = DocumentOut(**document).segments[0]
+    base = dict(id=1, segment_id=segment.id, version=1, is_current=True, model_version=None, codebook_version=None,
+                note=None, created_at="2026-01-01T00:00:00Z")
+    agree = DecisionOut(coder="a", action="accept", codes=[{k: c.__dict__[k] for k in ("factor", "richting", "aard")}
+                                                             for c in segment.suggestions], **base)
+    reject = DecisionOut(coder="b", action="reject", codes=[], **base)
+    assert queries.disagreement(segment.model_copy(update={"decisions": [agree]})) == 0
+    assert queries.disagreement(segment.model_copy(update={"decisions": [agree, reject]})) == 1
+
+
+def test_agreement_page_shows_values_and_admin_controls(client, users, document):
+    sign_in(client, users["anna"])
+    assert catalogue()["agreement"]["none"] in client.get("/overeenstemming").text
+    for s in document["segments"]:
+        client.post("/api/v1/decisions", headers=auth(users["anna"]), json={"segment_id": s["id"], "action": "accept"})
+    page = client.get("/overeenstemming").text
+    assert 'id="agreement-current"' in page and 'data-pair="anna|model"' in page
+    assert "<svg" in page and "kappa anna" in page
+    assert 'id="admin"' not in page
+    sign_in(client, users["admin"])
+    page = client.get(f"/overeenstemming?document={document['id']}").text
+    assert 'id="admin"' in page and 'id="retrain"' in page
+
+
+def test_plots_escape_text_and_mark_missing_values():
+    svg = plots.line_chart(["v1", "v2"], {"<b>": [None, 0.5]}, "t & t")
+    assert "&lt;b&gt;" in svg and "t &amp; t" in svg and svg.count("<circle") == 1
+    heat = plots.heatmap(["v1"], [("Sfeer", [(None, 0)])], "x")
+    assert "cell-none" in heat and "–" in heat
+
+
+def test_every_interface_string_comes_from_the_catalogue():
+    """Templates and scripts hold no Dutch sentences of their own: they read the catalogue."""
+    t = catalogue()
+    assert set(t["js"]) >= {"saved", "save_failed", "sign_in_again", "all_done"}
+    js = "".join(p.read_text(encoding="utf-8") for p in (WEB_DIR / "static").glob("*.js"))
+    # Quoted strings in the scripts are keys, CSS classes, paths or symbols, never user-facing Dutch words.
+    for word in ("Opgeslagen", "Afwijzen", "Volgende", "fragment", "codeur"):
+        assert word not in js
+    for template in (WEB_DIR / "templates").glob("*.html"):
+        text = re.sub(r"{[{%#].*?[}%#]}", "", template.read_text(encoding="utf-8"), flags=re.S)
+        visible = re.sub(r"<[^>]+>", " ", text)
+        words = re.findall(r"[A-Za-zë]{4,}", visible)
+        assert not words, f"{template.name} has text outside the catalogue: {words[:5]}"
