@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from .annotate import (
 )
 from .codebook import Codebook, CodebookError
 from .metadata import header_delimiter
-from .segmenting import InputError, decode_text
+from .segmenting import InputError, decode_text, iter_jsonl_objects
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +111,7 @@ def read_decisions(path: str | Path, codebook: Codebook) -> list[Decision]:
     text = decode_text(raw, path.name)
     rows: list[tuple[str, dict]] = []
     if path.suffix.lower() == ".jsonl":
-        for n, line in enumerate(text.split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path.name}: line {n} is not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path.name}: line {n} must be a JSON object")
+        for n, row in iter_jsonl_objects(text, path.name):
             rows.append((f"{path.name}: line {n}", row))
     elif path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text), delimiter=header_delimiter(text))

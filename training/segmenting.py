@@ -299,8 +299,8 @@ def _rows_to_documents(rows: list[dict], name: str, line_base: int) -> Document:
     return Document(name=name, text="", kind="table", segments=segments)
 
 
-def _read_jsonl(text: str, name: str) -> Document:
-    rows = []
+def iter_jsonl_objects(text: str, name: str):
+    """(line number, object) for each non-empty line; InputError naming the line otherwise."""
     for ln, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -308,7 +308,15 @@ def _read_jsonl(text: str, name: str) -> Document:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{name}: line {ln} is not JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "text" not in row or "id" not in row:
+        if not isinstance(row, dict):
+            raise InputError(f"{name}: line {ln} must be a JSON object")
+        yield ln, row
+
+
+def _read_jsonl(text: str, name: str) -> Document:
+    rows = []
+    for ln, row in iter_jsonl_objects(text, name):
+        if "text" not in row or "id" not in row:
             raise InputError(f'{name}: line {ln} must be an object with "id" and "text"')
         rows.append(row)
     return _rows_to_documents(rows, name, line_base=1)

@@ -162,3 +162,22 @@ def server_factory(tmp_path):
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def users(settings: Settings) -> dict[str, str]:
+    """An admin and two coders, by name, with their tokens."""
+    url = settings.resolved_database_url()
+    return {"admin": add_user(url, "admin", "admin"), "anna": add_user(url, "anna"), "bram": add_user(url, "bram")}
+
+
+@pytest.fixture
+def client(settings: Settings, users: dict[str, str]):
+    """The app in-process (lifespan included), with the users above."""
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+
+    with TestClient(create_app(settings)) as c:
+        yield c
+

@@ -19,21 +19,10 @@ from service.tables import Decision, Document, Segment, Suggestion
 from training.artifacts import MODEL_FILE, read_active
 from training.promotion import Decision as GateDecision
 
-from .conftest import add_user, auth
+from .conftest import auth
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "startinterview_L7.txt"
 
-
-@pytest.fixture
-def users(settings) -> dict[str, str]:
-    url = settings.resolved_database_url()
-    return {"admin": add_user(url, "admin", "admin"), "anna": add_user(url, "anna"), "bram": add_user(url, "bram")}
-
-
-@pytest.fixture
-def client(settings, users) -> TestClient:
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def upload(client: TestClient, token: str, path: Path = EXAMPLE, **meta: str):

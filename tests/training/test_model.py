@@ -2,7 +2,6 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 
 from training.artifacts import ArtifactError, load_model, read_active, save_model, version_dir

@@ -9,24 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
 from service.web import plots, queries
-from service.web.routes import COOKIE, WEB_DIR, catalogue
-from tests.service.conftest import add_user, auth
+from service.web.routes import WEB_DIR, catalogue
+from tests.service.conftest import auth
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "startinterview_L7.txt"
 
-
-@pytest.fixture
-def users(settings) -> dict[str, str]:
-    url = settings.resolved_database_url()
-    return {"admin": add_user(url, "admin", "admin"), "anna": add_user(url, "anna"), "bram": add_user(url, "bram")}
-
-
-@pytest.fixture
-def client(settings, users):
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 @pytest.fixture
