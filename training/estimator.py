@@ -53,6 +53,8 @@ class ModelConfig:
     use_question: bool = True
     use_codebook: bool = False
     codebook_examples: bool = False  # the codebook's definitions and indicator phrases as extra factor examples
+    group_stage: bool = False  # two levels: group probabilities (out-of-fold) as extra features of the factor heads
+    group_weight: float = 1.0
     word_max_features: int = 40_000
     char_max_features: int = 60_000
     dense_weight: float = 2.0
@@ -214,6 +216,20 @@ class CodeSuggester(BaseEstimator):
                     Y[i, index[c.factor]] = 1
 
         X_heads, Y_heads = X, Y
+        self.group_ids_ = sorted({codebook.factor(f).group for f in self.factor_ids_}) if cfg.group_stage else []
+        if self.group_ids_:
+            # First level: does the segment speak of a group (e.g. leercultuur school) at all? Its
+            # out-of-fold probabilities become features of the second level, the factor heads.
+            G = np.zeros((len(inputs), len(self.group_ids_)), dtype=np.int64)
+            for j, f in enumerate(self.factor_ids_):
+                G[:, self.group_ids_.index(codebook.factor(f).group)] |= Y[:, j]
+            group_heads = Parallel(n_jobs=cfg.n_jobs, prefer="threads")(
+                delayed(self._fit_label)(X, G[:, g]) for g in range(G.shape[1]))
+            self.group_coef_ = np.vstack([h[0] for h in group_heads])
+            self.group_bias_ = np.array([h[1] for h in group_heads], dtype=np.float32)
+            self.group_platt_ = np.array([[h[2], h[3]] for h in group_heads], dtype=np.float64)
+            oof_groups = np.column_stack([h[4] for h in group_heads])
+            X_heads = sp.hstack([X, oof_groups * cfg.group_weight], format="csr")
         if cfg.codebook_examples:
             # What the codebook says of each code, as short extra examples for the factor heads only
             # (they carry no richting or aard). The vectorizers stay fitted on real segments.
@@ -225,7 +241,7 @@ class CodeSuggester(BaseEstimator):
                     extra_y.append(j)
             Y_extra = np.zeros((len(extra), Y.shape[1]), dtype=np.int64)
             Y_extra[np.arange(len(extra)), extra_y] = 1
-            X_heads = sp.vstack([X, self._features(extra)], format="csr")
+            X_heads = sp.vstack([X_heads, self._with_groups(self._features(extra))], format="csr")
             Y_heads = np.vstack([Y, Y_extra])
         heads = Parallel(n_jobs=cfg.n_jobs, prefer="threads")(
             delayed(self._fit_label)(X_heads, Y_heads[:, j]) for j in range(Y.shape[1]))
@@ -237,6 +253,14 @@ class CodeSuggester(BaseEstimator):
         self.oof_proba_, self.oof_true_ = oof, Y
         self._fit_richting_aard(X, codes, index)
         return self
+
+    def _with_groups(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        """X plus the first level's group probabilities, when the model has two levels."""
+        if not self.group_ids_:
+            return X
+        groups = _sigmoid(self.group_platt_[:, 0] * (np.asarray(X @ self.group_coef_.T) + self.group_bias_)
+                          + self.group_platt_[:, 1])
+        return sp.hstack([X, groups * self._cfg().group_weight], format="csr")
 
     def _pairs(self, X: sp.csr_matrix, rows: list[int], factor_cols: list[int], n_factors: int) -> sp.csr_matrix:
         onehot = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (np.arange(len(rows)), factor_cols)),
@@ -278,7 +302,7 @@ class CodeSuggester(BaseEstimator):
             return np.zeros((0, k)), np.zeros((0, k)), np.zeros((0, k))
         X = self._features(inputs)
         n_features = X.shape[1]
-        scores = np.asarray(X @ self.factor_coef_.T) + self.factor_bias_
+        scores = np.asarray(self._with_groups(X) @ self.factor_coef_.T) + self.factor_bias_
         factor_p = _sigmoid(self.platt_[:, 0] * scores + self.platt_[:, 1])
         base_a = X @ self.aard_coef_[:n_features] + self.aard_bias_
         aard_p = _sigmoid(base_a[:, None] + self.aard_coef_[n_features:][None, :])
@@ -315,12 +339,16 @@ class CodeSuggester(BaseEstimator):
 
     STATE_KEYS = ("config", "encoder_name_", "factor_ids_", "untrained_factors_", "keywords_",
                   "direction_factors_", "fixed_richting_", "factor_vectors_", "word_vec_", "char_vec_",
-                  "question_vec_", "factor_coef_", "factor_bias_", "platt_", "richting_coef_", "richting_bias_", "aard_coef_",
-                  "aard_bias_", "threshold_")
+                  "question_vec_", "factor_coef_", "factor_bias_", "platt_", "richting_coef_", "richting_bias_",
+                  "aard_coef_", "aard_bias_", "threshold_")
+    # Present only in two-level models (group_stage); a one-level model has no group heads.
+    GROUP_KEYS = ("group_ids_", "group_coef_", "group_bias_", "group_platt_")
 
     def state(self) -> dict:
         state = {k: getattr(self, k) for k in self.STATE_KEYS}
         state["config"] = self._cfg().to_dict()
+        if self.group_ids_:
+            state.update({k: getattr(self, k) for k in self.GROUP_KEYS})
         return state
 
     @classmethod
@@ -328,5 +356,9 @@ class CodeSuggester(BaseEstimator):
         model = cls(ModelConfig.from_dict(state["config"]))
         for k in cls.STATE_KEYS[1:]:
             setattr(model, k, state[k])
+        model.group_ids_ = []
+        for k in cls.GROUP_KEYS:
+            if k in state:
+                setattr(model, k, state[k])
         model.encoder_ = encoder
         return model
