@@ -87,7 +87,9 @@ def model_for_benchmark(models_dir: Path, fallback_dir: Path) -> tuple[Path, str
             try:
                 t0 = time.perf_counter()
                 load_model(directory, version)
-                return directory, note.format(d=directory) + f", version {version}", time.perf_counter() - t0
+                # Name the directory relative to the project: no local paths in BENCHMARKS.md.
+                shown = directory.resolve().relative_to(ROOT) if directory.resolve().is_relative_to(ROOT) else directory
+                return directory, note.format(d=f"`{shown}/`") + f", version {version}", time.perf_counter() - t0
             except ArtifactError as exc:
                 log.warning("%s", exc)
     from training.train import TrainConfig, train_version
