@@ -18,3 +18,5 @@ TRAIN_DIR = DATA_DIR / "train"
 EVAL_DIR = DATA_DIR / "eval"
 EMBEDDING_CACHE_DIR = DATA_DIR / "embeddings"
 DEFAULT_TRAIN_CONFIG = PACKAGE_DIR / "configs" / "default.yaml"
+# The REFI-QDA exchange format's XML schemas (MIT), shipped so exports validate offline.
+REFI_QDA_SCHEMA_DIR = PACKAGE_DIR / "schemas" / "refi-qda"

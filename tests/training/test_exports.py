@@ -15,10 +15,10 @@ from tests.fixtures.batch_material import interview_text
 from training.annotate import annotate, load_annotations
 from training.codebook import load_codebook
 from training.exports import decision_sets, read_decisions
-from training.paths import DEFAULT_CODEBOOK
+from training.paths import DEFAULT_CODEBOOK, REFI_QDA_SCHEMA_DIR
 from training.refiqda import NS_PROJECT, read_project_qdpx
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "refi-qda"
+SCHEMA_DIR = REFI_QDA_SCHEMA_DIR
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 
 from training.codebook import Codebook, CodebookError, load_codebook
-from training.paths import DEFAULT_CODEBOOK
+from training.paths import DEFAULT_CODEBOOK, REFI_QDA_SCHEMA_DIR
 from training.refiqda import (
     NS_CODEBOOK,
     NS_PROJECT,
@@ -27,7 +27,7 @@ from training.refiqda import (
 )
 from training.segmenting import Document, read_bytes
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "refi-qda"
+SCHEMA_DIR = REFI_QDA_SCHEMA_DIR
 CREATED = datetime(2026, 1, 31, 12, 0, 0, tzinfo=timezone.utc)
 
 # Spoken Dutch with accents (ë, é, ï, ü), a curly apostrophe and emoji outside the BMP, which
