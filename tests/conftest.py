@@ -21,6 +21,9 @@ from training.train import TrainConfig, train_version
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("CODEERHULP_TEST_POSTGRES_URL")
+# Generous waits: on a loaded CI machine a server subprocess or the database can take minutes to answer.
+SERVER_START_TIMEOUT = float(os.environ.get("CODEERHULP_TEST_SERVER_TIMEOUT", "300"))
+POSTGRES_READY_TIMEOUT = float(os.environ.get("CODEERHULP_TEST_POSTGRES_TIMEOUT", "180"))
 
 
 def pytest_configure(config):

@@ -18,11 +18,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from service import repository
 from service.db import Database, migrate
 from service.settings import Settings
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_READY_TIMEOUT, POSTGRES_URL, SERVER_START_TIMEOUT
 from training import paths
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -35,6 +36,25 @@ def _copy_store(source: Path, target: Path) -> Path:
     return target
 
 
+_postgres_ready = False
+
+
+def wait_for_postgres(engine, timeout: float = POSTGRES_READY_TIMEOUT) -> None:
+    """Wait (once per session) until the server accepts connections, then fail with its last error."""
+    global _postgres_ready
+    deadline = time.monotonic() + timeout
+    while not _postgres_ready:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            _postgres_ready = True
+        except OperationalError as exc:
+            if time.monotonic() > deadline:
+                pytest.fail(f"PostgreSQL at CODEERHULP_TEST_POSTGRES_URL not ready after {timeout:.0f} s "
+                            f"(CODEERHULP_TEST_POSTGRES_TIMEOUT): {exc.orig}")
+            time.sleep(1)
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> Iterator[str]:
     """A fresh, empty database: a SQLite file, or a PostgreSQL schema dropped after the test."""
@@ -45,6 +65,7 @@ def database_url(request, tmp_path) -> Iterator[str]:
         pytest.skip("CODEERHULP_TEST_POSTGRES_URL is not set")
     schema = f"t_{secrets.token_hex(6)}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    wait_for_postgres(admin)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
@@ -113,7 +134,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> "Server":
+    def start(self, timeout: float = SERVER_START_TIMEOUT) -> "Server":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), "--workers", str(self.workers),

@@ -163,7 +163,7 @@ def test_serve_fails_clearly_without_a_model(settings, server_factory, tmp_path)
     settings = settings.model_copy(update={"models_dir": tmp_path / "empty-models"})
     server = server_factory(settings, name="nomodel")
     with pytest.raises(RuntimeError, match="server exited"):
-        server.start(timeout=60)
+        server.start()
     assert "no model version in" in server.log() and "codeerhulp train" in server.log()
 
 
