@@ -117,6 +117,8 @@ def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, nam
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "encoder": model.encoder_name_,
             "threshold": model.threshold_,
+            # How suggestions are decided (no-code detector, further codes) and where its numbers come from.
+            "decision_rule": getattr(model, "decision_rule_", None) if model.has_no_code_detector else None,
             "factors": list(model.factor_ids_),
             "untrained_factors": list(model.untrained_factors_),
             "libraries": library_versions(),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +35,7 @@ from .features import (
     keyword_hits,
     keyword_sets,
     lexical_texts,
+    surface_features,
     make_char_vectorizer,
     make_question_vectorizer,
     make_word_vectorizer,
@@ -65,6 +67,13 @@ class ModelConfig:
     min_examples_per_factor: int = 6
     seed: int = 13
     n_jobs: int = 2
+    # "Is there anything to code here?" as its own head, so a codable segment always gets its best
+    # factor and the factor threshold only decides about further codes (issue #10).
+    no_code_detector: bool = True
+    surface_weight: float = 1.0
+    # The pole depends on the factor (many changes around the school is aard +, yet rarely good
+    # news): the aard head gets the sentence vector once per factor, so each factor learns its poles.
+    aard_per_factor: bool = True
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
@@ -98,6 +107,36 @@ class Suggestion:
         }
 
 
+class Predictions(NamedTuple):
+    """Per segment: P(factor), P(richting PO | factor), P(aard + | factor), P(nothing to code)."""
+
+    factor_p: np.ndarray
+    po_p: np.ndarray
+    aard_p: np.ndarray
+    no_code_p: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Which factors a segment gets, from its scores.
+
+    Without ``no_code_threshold``: every factor whose confidence reaches ``threshold`` (possibly
+    none). With it: nothing when P(nothing to code) reaches it; otherwise the best factor always
+    and further factors that reach ``threshold``.
+    """
+
+    threshold: float
+    no_code_threshold: float | None = None
+
+    def kept(self, factor_p: np.ndarray, no_code_p: float | None) -> list[int]:
+        never_silent = self.no_code_threshold is not None and no_code_p is not None
+        if never_silent and no_code_p >= self.no_code_threshold:
+            return []
+        order = np.argsort(-factor_p, kind="stable")
+        return [int(j) for rank, j in enumerate(order)
+                if factor_p[j] >= self.threshold or (never_silent and rank == 0)]
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
@@ -129,7 +168,12 @@ class CodeSuggester(BaseEstimator):
         return self.encoder_.encode([normalise(t) for t in texts])
 
     def _features(self, inputs: list[Inputs], fit: bool = False) -> sp.csr_matrix:
+        return self._features_and_dense(inputs, fit)[0]
+
+    def _features_and_dense(self, inputs: list[Inputs], fit: bool = False) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        """The feature matrix, and the segments' own sentence vectors (None without an encoder)."""
         cfg = self._cfg()
+        dense = None
         lemmas, chars, questions = lexical_texts(inputs)
         blocks: list = []
         if cfg.use_words:
@@ -158,7 +202,7 @@ class CodeSuggester(BaseEstimator):
             blocks.append(np.log1p(hits) * cfg.codebook_weight)
         if not blocks:
             raise ValueError("the model configuration switches every feature family off")
-        return hstack(blocks)
+        return hstack(blocks), dense
 
     # ------------------------------------------------------------------ fitting
 
@@ -207,7 +251,7 @@ class CodeSuggester(BaseEstimator):
         else:
             self.factor_vectors_ = np.zeros((len(self.factor_ids_), 1), dtype=np.float32)
 
-        X = self._features(inputs, fit=True)
+        X, dense = self._features_and_dense(inputs, fit=True)
         index = {f: j for j, f in enumerate(self.factor_ids_)}
         Y = np.zeros((len(inputs), len(self.factor_ids_)), dtype=np.int64)
         for i, cs in enumerate(codes):
@@ -251,8 +295,27 @@ class CodeSuggester(BaseEstimator):
         oof = np.column_stack([h[4] for h in heads])[: len(inputs)]  # the threshold is set on real segments
         self.threshold_ = best_threshold(Y, oof)
         self.oof_proba_, self.oof_true_ = oof, Y
-        self._fit_richting_aard(X, codes, index)
+        self._fit_richting_aard(X, codes, index, dense)
+        self._fit_no_code(X, inputs, Y)
         return self
+
+    def _no_code_features(self, X: sp.csr_matrix, inputs: list[Inputs]) -> sp.csr_matrix:
+        return sp.hstack([X, surface_features(inputs) * self._cfg().surface_weight], format="csr")
+
+    def _fit_no_code(self, X: sp.csr_matrix, inputs: list[Inputs], Y: np.ndarray) -> None:
+        """The no-code detector: P(nothing to code) from the segment's features and its shape.
+
+        Its threshold starts at the out-of-fold F1 optimum; ``set_decision_rule`` replaces it with
+        one chosen across writers on transcripts (the shift the synthetic folds cannot show)."""
+        y_none = (Y.sum(axis=1) == 0).astype(np.int64)
+        if not self._cfg().no_code_detector or len(set(y_none.tolist())) < 2:
+            self.no_code_coef_ = None
+            return
+        coef, bias, a, b, oof = self._fit_label(self._no_code_features(X, inputs), y_none)
+        self.no_code_coef_, self.no_code_bias_, self.no_code_platt_ = coef, bias, np.array([a, b])
+        self.no_code_threshold_ = best_threshold(y_none[:, None], oof[:, None])
+        self.decision_rule_ = {"no_code_threshold": self.no_code_threshold_, "further_threshold": self.threshold_,
+                               "source": "out-of-fold scores on the training corpus"}
 
     def _with_groups(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """X plus the first level's group probabilities, when the model has two levels."""
@@ -262,10 +325,20 @@ class CodeSuggester(BaseEstimator):
                           + self.group_platt_[:, 1])
         return sp.hstack([X, groups * self._cfg().group_weight], format="csr")
 
-    def _pairs(self, X: sp.csr_matrix, rows: list[int], factor_cols: list[int], n_factors: int) -> sp.csr_matrix:
+    def _pairs(self, X: sp.csr_matrix, rows: list[int], factor_cols: list[int], n_factors: int,
+               dense: np.ndarray | None = None) -> sp.csr_matrix:
+        """(segment, factor) rows: the segment's features, a one-hot of the factor and, with
+        ``dense``, the sentence vector in the factor's own block (a per-factor linear term)."""
         onehot = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (np.arange(len(rows)), factor_cols)),
                                shape=(len(rows), n_factors))
-        return sp.hstack([X[rows], onehot], format="csr")
+        blocks = [X[rows], onehot]
+        if dense is not None:
+            d = dense.shape[1]
+            cols = (np.asarray(factor_cols)[:, None] * d + np.arange(d)[None, :]).ravel()
+            data = (dense[rows] * self._cfg().dense_weight).ravel()
+            blocks.append(sp.csr_matrix((data, (np.repeat(np.arange(len(rows)), d), cols)),
+                                        shape=(len(rows), n_factors * d)))
+        return sp.hstack(blocks, format="csr")
 
     def _fit_linear(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
         if len(set(y.tolist())) < 2:  # one class only: a constant, honestly uncertain model
@@ -274,7 +347,8 @@ class CodeSuggester(BaseEstimator):
         clf = self._linear().fit(X, y)
         return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
 
-    def _fit_richting_aard(self, X: sp.csr_matrix, codes: list[list[Code]], index: dict[str, int]) -> None:
+    def _fit_richting_aard(self, X: sp.csr_matrix, codes: list[list[Code]], index: dict[str, int],
+                           dense: np.ndarray | None = None) -> None:
         direction_index = {f: j for j, f in enumerate(self.direction_factors_)}
         r_rows, r_cols, r_y, a_rows, a_cols, a_y = [], [], [], [], [], []
         for i, cs in enumerate(codes):
@@ -290,48 +364,97 @@ class CodeSuggester(BaseEstimator):
         else:
             coef, bias = np.zeros(n_features + len(self.direction_factors_), dtype=np.float32), 0.0
         self.richting_coef_, self.richting_bias_ = coef, bias
-        coef, bias = self._fit_linear(self._pairs(X, a_rows, a_cols, len(self.factor_ids_)), np.array(a_y))
+        per_factor = dense if self._cfg().aard_per_factor else None
+        coef, bias = self._fit_linear(self._pairs(X, a_rows, a_cols, len(self.factor_ids_), per_factor), np.array(a_y))
         self.aard_coef_, self.aard_bias_ = coef, bias
 
     # ------------------------------------------------------------------ prediction
 
     def predict_all(self, inputs: list[Inputs]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Probabilities (n x factors) of factor, of richting PO (given the factor), of aard +."""
+        return self._predict(inputs)[:3]
+
+    def predict_no_code(self, inputs: list[Inputs]) -> np.ndarray | None:
+        """P(nothing to code) per segment, or None for a model without the detector."""
+        return self._predict(inputs)[3]
+
+    @property
+    def has_no_code_detector(self) -> bool:
+        return getattr(self, "no_code_coef_", None) is not None
+
+    def _predict(self, inputs: list[Inputs]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        # One pass over the features (the encoder is the slow part) serves every head.
         if not inputs:
             k = len(self.factor_ids_)
-            return np.zeros((0, k)), np.zeros((0, k)), np.zeros((0, k))
-        X = self._features(inputs)
+            return np.zeros((0, k)), np.zeros((0, k)), np.zeros((0, k)), (np.zeros(0) if self.has_no_code_detector else None)
+        X, dense = self._features_and_dense(inputs)
         n_features = X.shape[1]
         scores = np.asarray(self._with_groups(X) @ self.factor_coef_.T) + self.factor_bias_
         factor_p = _sigmoid(self.platt_[:, 0] * scores + self.platt_[:, 1])
         base_a = X @ self.aard_coef_[:n_features] + self.aard_bias_
-        aard_p = _sigmoid(base_a[:, None] + self.aard_coef_[n_features:][None, :])
+        k = len(self.factor_ids_)
+        aard_z = base_a[:, None] + self.aard_coef_[n_features:n_features + k][None, :]
+        if len(self.aard_coef_) > n_features + k:  # per-factor sentence-vector terms
+            W = self.aard_coef_[n_features + k:].reshape(k, -1)
+            aard_z = aard_z + (dense * self._cfg().dense_weight) @ W.T
+        aard_p = _sigmoid(aard_z)
         po_p = np.ones_like(factor_p)
         if self.direction_factors_:
             base_r = X @ self.richting_coef_[:n_features] + self.richting_bias_
             for j, f in enumerate(self.direction_factors_):
                 po_p[:, self.factor_ids_.index(f)] = _sigmoid(base_r + self.richting_coef_[n_features + j])
-        return factor_p, po_p, aard_p
+        none_p = None
+        if self.has_no_code_detector:
+            z = np.asarray(self._no_code_features(X, inputs) @ self.no_code_coef_).ravel() + self.no_code_bias_
+            none_p = _sigmoid(self.no_code_platt_[0] * z + self.no_code_platt_[1])
+        return factor_p, po_p, aard_p, none_p
 
-    def suggest(self, inputs: list[Inputs], min_confidence: float | None = None) -> list[list[Suggestion]]:
-        """Suggestions per segment, sorted by confidence, kept when confidence >= the threshold."""
-        threshold = self.threshold_ if min_confidence is None else min_confidence
-        factor_p, po_p, aard_p = self.predict_all(inputs)
+    def set_decision_rule(self, no_code_threshold: float, further_threshold: float, source: str) -> None:
+        """Thresholds chosen outside the training folds (across writers), kept in the artifact."""
+        self.no_code_threshold_ = float(no_code_threshold)
+        self.decision_rule_ = {"no_code_threshold": float(no_code_threshold),
+                               "further_threshold": float(further_threshold), "source": source}
+
+    def predictions(self, inputs: list[Inputs]) -> Predictions:
+        """Every head's output for the segments: what ``suggest`` decides on."""
+        return Predictions(*self._predict(inputs))
+
+    def suggest(self, inputs: list[Inputs], min_confidence: float | None = None,
+                with_no_code: bool = False):
+        """Suggestions per segment, sorted by confidence.
+
+        With the no-code detector and no ``min_confidence``: a segment the detector does not call
+        no-code always gets its best factor, and further factors when they pass the threshold.
+        With ``min_confidence`` (or an older model without the detector) codes are kept when their
+        confidence reaches it, nothing else: ``0`` lists every factor. ``with_no_code`` also returns
+        the detector's P(nothing to code) per segment (None without a detector).
+        """
+        pred = self.predictions(inputs)
+        rows = self.suggest_from(pred, min_confidence)
+        return (rows, pred.no_code_p) if with_no_code else rows
+
+    def decision_rule(self, min_confidence: float | None = None) -> DecisionRule:
+        rule = getattr(self, "decision_rule_", None) if self.has_no_code_detector else None
+        if min_confidence is not None or rule is None:
+            return DecisionRule(self.threshold_ if min_confidence is None else min_confidence)
+        return DecisionRule(rule["further_threshold"], rule["no_code_threshold"])
+
+    def suggest_from(self, pred: Predictions, min_confidence: float | None = None,
+                     rule: DecisionRule | None = None) -> list[list[Suggestion]]:
+        """Suggestions from predictions already made (evaluation tries several rules on one pass)."""
+        rule = rule or self.decision_rule(min_confidence)
         out = []
-        for i in range(len(inputs)):
+        for i in range(len(pred.factor_p)):
             row = []
-            for j in np.argsort(-factor_p[i], kind="stable"):
-                p = float(factor_p[i, j])
-                if p < threshold:
-                    break
-                f = self.factor_ids_[j]
+            for j in rule.kept(pred.factor_p[i], None if pred.no_code_p is None else float(pred.no_code_p[i])):
+                f, p = self.factor_ids_[j], float(pred.factor_p[i, j])
                 if f in self.direction_factors_:
-                    richting = "PO" if po_p[i, j] >= 0.5 else "SO"
-                    r_conf = float(max(po_p[i, j], 1 - po_p[i, j]))
+                    richting = "PO" if pred.po_p[i, j] >= 0.5 else "SO"
+                    r_conf = float(max(pred.po_p[i, j], 1 - pred.po_p[i, j]))
                 else:
                     richting, r_conf = self.fixed_richting_[f], 1.0
-                aard = "+" if aard_p[i, j] >= 0.5 else "-"
-                row.append(Suggestion(f, richting, aard, p, r_conf, float(max(aard_p[i, j], 1 - aard_p[i, j]))))
+                aard = "+" if pred.aard_p[i, j] >= 0.5 else "-"
+                row.append(Suggestion(f, richting, aard, p, r_conf, float(max(pred.aard_p[i, j], 1 - pred.aard_p[i, j]))))
             out.append(row)
         return out
 
@@ -343,12 +466,16 @@ class CodeSuggester(BaseEstimator):
                   "aard_coef_", "aard_bias_", "threshold_")
     # Present only in two-level models (group_stage); a one-level model has no group heads.
     GROUP_KEYS = ("group_ids_", "group_coef_", "group_bias_", "group_platt_")
+    # Present only in models with the no-code detector (older artifacts load without it).
+    NO_CODE_KEYS = ("no_code_coef_", "no_code_bias_", "no_code_platt_", "no_code_threshold_", "decision_rule_")
 
     def state(self) -> dict:
         state = {k: getattr(self, k) for k in self.STATE_KEYS}
         state["config"] = self._cfg().to_dict()
         if self.group_ids_:
             state.update({k: getattr(self, k) for k in self.GROUP_KEYS})
+        if self.has_no_code_detector:
+            state.update({k: getattr(self, k) for k in self.NO_CODE_KEYS})
         return state
 
     @classmethod
@@ -357,7 +484,8 @@ class CodeSuggester(BaseEstimator):
         for k in cls.STATE_KEYS[1:]:
             setattr(model, k, state[k])
         model.group_ids_ = []
-        for k in cls.GROUP_KEYS:
+        model.no_code_coef_ = None
+        for k in cls.GROUP_KEYS + cls.NO_CODE_KEYS:
             if k in state:
                 setattr(model, k, state[k])
         model.encoder_ = encoder

@@ -187,3 +187,69 @@ def learning_curve(make_scorer: Callable[[list[Example]], Scorer], train: list[E
         scorer = make_scorer(subset)
         out.append(SubsetResult(fraction, len(subset), evaluate_model(scorer, held_out, codebook_factor_ids)["summary"]))
     return out
+
+
+def evaluate_suggestions(examples: list[Example], suggestions: list[list], factor_ids: list[str],
+                         factor_p: np.ndarray) -> dict:
+    """What a coder meets: metrics of the suggestions as ``suggest`` returns them, beside the ranking.
+
+    ``suggestions`` are the model's kept codes per segment (first = main code, ``[]`` = no code);
+    ``factor_p`` is the full score matrix (the ranking behind them, for top-1 and top-3). Measured on
+    real or transcript text, where segments without a code matter as much as the codes.
+    """
+    gold_primary = [e.primary_factor or NO_CODE for e in examples]
+    shown_primary = [s[0].factor if s else NO_CODE for s in suggestions]
+    order = np.argsort(-factor_p, axis=1)
+    top1 = [factor_ids[order[i, 0]] for i in range(len(examples))]
+    coded = [i for i, e in enumerate(examples) if e.codes]
+    uncoded = [i for i, e in enumerate(examples) if not e.codes]
+
+    def kappa(pred: list[str]) -> float:
+        return float(cohen_kappa_score(gold_primary, pred)) if len(set(gold_primary + pred)) > 1 else 0.0
+
+    hit1 = [top1[i] in examples[i].factors for i in coded]
+    hit3 = [any(factor_ids[k] in examples[i].factors for k in order[i, :3]) for i in coded]
+    tp = fp = fn = 0
+    for e, s in zip(examples, suggestions):
+        shown, gold = {c.factor for c in s}, set(e.factors)
+        tp, fp, fn = tp + len(shown & gold), fp + len(shown - gold), fn + len(gold - shown)
+    _, _, micro = _f1(tp, fp, fn)
+    predicted_none = [i for i, s in enumerate(suggestions) if not s]
+    nc_tp = len(set(predicted_none) & set(uncoded))
+    # aard and richting of the shown codes whose factor is right (what a coder checks next).
+    a_hits = a_n = r_hits = r_n = 0
+    for e, s in zip(examples, suggestions):
+        gold = {c.factor: c for c in e.codes}
+        for c in s:
+            if c.factor in gold:
+                a_hits, a_n = a_hits + (c.aard == gold[c.factor].aard), a_n + 1
+                if gold[c.factor].richting in ("PO", "SO") and c.richting in ("PO", "SO"):
+                    r_hits, r_n = r_hits + (c.richting == gold[c.factor].richting), r_n + 1
+    # Calibration of what is shown: does a main code of confidence p turn out right p of the time?
+    shown_conf = np.array([s[0].confidence for s in suggestions if s])
+    shown_right = np.array([float(s[0].factor in e.factors) for e, s in zip(examples, suggestions) if s])
+    table, ece, _ = reliability_table(shown_right[:, None], shown_conf[:, None]) if len(shown_conf) else ([], 0.0, 0.0)
+    summary = {
+        "n": len(examples),
+        "n_no_code": len(uncoded),
+        "kappa_primary": round(kappa(shown_primary), 3),
+        "kappa_top1": round(kappa(top1), 3),  # the best factor for every segment: no threshold
+        "hit1": round(float(np.mean(hit1)), 3) if hit1 else None,
+        "hit3": round(float(np.mean(hit3)), 3) if hit3 else None,
+        "micro_f1": round(micro, 3),
+        "coverage": round(float(np.mean([bool(suggestions[i]) for i in coded])), 3) if coded else None,
+        "no_code_precision": round(nc_tp / len(predicted_none), 3) if predicted_none else None,
+        "no_code_recall": round(nc_tp / len(uncoded), 3) if uncoded else None,
+        "aard_accuracy": round(a_hits / a_n, 3) if a_n else None,
+        "richting_accuracy": round(r_hits / r_n, 3) if r_n else None,
+        "ece_main_code": round(ece, 4),
+        "codes_per_segment": round(float(np.mean([len(s) for s in suggestions])), 2),
+    }
+    return {"summary": summary, "reliability": table}
+
+
+def evaluate_on_text(model, examples: list[Example], min_confidence: float | None = None) -> dict:
+    """``evaluate_suggestions`` for a fitted CodeSuggester on labelled examples."""
+    inputs = [Inputs(e.text, e.question) for e in examples]
+    factor_p, _, _ = model.predict_all(inputs)
+    return evaluate_suggestions(examples, model.suggest(inputs, min_confidence), list(model.factor_ids_), factor_p)

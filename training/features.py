@@ -76,3 +76,16 @@ def lexical_texts(inputs: list[Inputs]) -> tuple[list[str], list[str], list[str]
 
 def hstack(blocks: list) -> sp.csr_matrix:
     return sp.hstack([b if sp.issparse(b) else sp.csr_matrix(b) for b in blocks], format="csr", dtype=np.float32)
+
+
+def surface_features(inputs: list[Inputs]) -> np.ndarray:
+    """Shape of a turn, for the no-code detector: back-channels and procedural turns are short,
+    made of function words, and often end in a question back to the interviewer."""
+    out = np.zeros((len(inputs), 6), dtype=np.float32)
+    for i, x in enumerate(inputs):
+        words = normalise(x.text).lower().split()
+        n = len(words)
+        content = [w for w in words if w.strip(".,!?;:()\"'-…") not in STOP_WORDS and len(w) > 3]
+        out[i] = (np.log1p(n) / 5.0, n <= 3, n <= 10, x.text.rstrip().endswith("?"),
+                  len(content) / max(n, 1), x.question is None)
+    return out

@@ -25,8 +25,9 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
     records = []
     for start in range(0, len(segments), BATCH):
         chunk = segments[start:start + BATCH]
-        suggestions = loaded.model.suggest([Inputs(s.text, s.question) for s in chunk], min_confidence)
-        for seg, codes in zip(chunk, suggestions):
+        suggestions, no_code_p = loaded.model.suggest([Inputs(s.text, s.question) for s in chunk], min_confidence,
+                                                      with_no_code=True)
+        for pos, (seg, codes) in enumerate(zip(chunk, suggestions)):
             meta = {k: v for k, v in (("speaker", seg.speaker), ("respondent", seg.respondent),
                                       ("question", seg.question), ("line_start", seg.line_start),
                                       ("line_end", seg.line_end)) if v is not None}
@@ -37,6 +38,8 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
                 "model_version": loaded.version,
                 "codebook_version": loaded.codebook_version,
             }
+            if no_code_p is not None:  # the detector's P(nothing to code here)
+                record["no_code_confidence"] = round(float(no_code_p[pos]), 4)
             if meta:
                 record["meta"] = meta
             records.append(record)

@@ -36,16 +36,35 @@ def test_suggestions_are_sorted_thresholded_and_valid(loaded, codebook_path):
         Inputs("We kregen geen uren voor de PLG, alles moest naast het gewone werk."),
         Inputs("Zullen we even koffie halen voordat we verder gaan?"),
     ]
-    rows = loaded.model.suggest(texts)
+    rows, no_code = loaded.model.suggest(texts, with_no_code=True)
     everything = loaded.model.suggest(texts, min_confidence=0.0)
-    for row, full in zip(rows, everything):
+    rule = loaded.model.decision_rule()
+    assert rule.no_code_threshold is not None  # the shipped configuration has the no-code detector
+    for row, full, p_none in zip(rows, everything, no_code):
         conf = [s.confidence for s in full]
         assert conf == sorted(conf, reverse=True)
         assert len(full) == len(loaded.model.factor_ids_)  # min_confidence 0: every factor with its score
-        assert [s.factor for s in row] == [s.factor for s in full if s.confidence >= loaded.threshold]
+        if p_none >= rule.no_code_threshold:
+            assert row == []
+        else:  # never silent: the best factor always, further factors from the threshold on
+            assert [s.factor for s in row] == [full[0].factor] + [s.factor for s in full[1:] if s.confidence >= rule.threshold]
         for s in full:
             cb.validate_code(s.factor, s.richting, s.aard)
             assert 0.0 <= s.confidence <= 1.0 and 0.5 <= s.aard_confidence <= 1.0
+    # An explicit minimum confidence is a plain filter, as the suggest contract documents.
+    for row, full in zip(loaded.model.suggest(texts, min_confidence=0.2), everything):
+        assert [s.factor for s in row] == [s.factor for s in full if s.confidence >= 0.2]
+
+
+def test_no_code_detector_tells_back_channels_from_codable_turns(loaded):
+    back_channels = [Inputs("Ja."), Inputs("Mm-hm."), Inputs("Kun je de vraag nog een keer herhalen?"),
+                     Inputs("Zullen we even koffie halen voordat we verder gaan?")]
+    codable = [Inputs("We kregen geen uren voor de PLG, alles moest naast het gewone werk en dat frustreerde me."),
+               Inputs("De schoolleider gaf ons alle vrijheid om in de sectie een nieuw programma op te zetten.")]
+    p_none = loaded.model.predict_no_code(back_channels + codable)
+    assert min(p_none[:4]) > max(p_none[4:])
+    rows = loaded.model.suggest(codable)
+    assert all(rows), "a codable segment always gets its best factor"
 
 
 def test_model_beats_the_trivial_peers_on_held_out_data(loaded, small_corpus, codebook_path):
