@@ -1,0 +1,137 @@
+"""The transcript split: whole interviews and logbooks, segmented by our own segmenter and coded.
+
+It measures how the model transfers to spoken Dutch; nothing is trained or tuned on it except by
+writer (leave-one-writer-out). Layout (see ``training/data/transcripts/README.md``)::
+
+    training/data/transcripts/<writer>/<document>.txt           the transcript or logbook as written
+    training/data/transcripts/<writer>/<document>.codes.jsonl   one line per segment: id, text, codes
+
+A codes line holds the segment's ``id`` (as ``segment_text`` names it), its ``text`` (checked, so a
+change of the segmenter cannot silently shift codes onto other segments) and ``codes`` (a list of
+``{factor, richting, aard}``, main code first, ``[]`` for nothing to code).
+
+``python -m training.transcripts skeleton FILE.txt`` prints the lines a writer fills in;
+``python -m training.transcripts check [DIR]`` validates the whole split against the codebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .codebook import Codebook, load_codebook
+from .data import Example, example_from_row
+from .segmenting import read_file
+
+TRANSCRIPTS_DIR = paths.DATA_DIR / "transcripts"
+
+# Document names start with the instrument; the rest is free (respondent id, a number).
+INSTRUMENTS = ("startinterview", "eindinterview", "begeleider", "schoolleider", "logboek1", "logboek2", "logboek3")
+
+
+class TranscriptError(ValueError):
+    pass
+
+
+@dataclass
+class TranscriptExample:
+    """One coded segment of the transcript split, with where it comes from."""
+
+    example: Example
+    writer: str
+    document: str
+    instrument: str
+    position: int  # index of the segment in its document
+
+
+def instrument_of(document: str) -> str:
+    for name in INSTRUMENTS:
+        if document.startswith(name):
+            return name
+    raise TranscriptError(f"{document}: the name must start with one of {', '.join(INSTRUMENTS)}")
+
+
+def _speaker_role(instrument: str) -> str:
+    return {"begeleider": "plg_begeleider", "schoolleider": "schoolleider"}.get(instrument, "leraar")
+
+
+def load_document(text_path: Path, codebook: Codebook) -> list[TranscriptExample]:
+    codes_path = text_path.with_suffix(".codes.jsonl")
+    if not codes_path.is_file():
+        raise TranscriptError(f"{text_path}: no codes file {codes_path.name}")
+    document = read_file(text_path)
+    rows = [json.loads(line) for line in codes_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_id = {row.get("id"): row for row in rows}
+    if len(by_id) != len(rows):
+        raise TranscriptError(f"{codes_path}: duplicate ids")
+    seg_ids = [s.id for s in document.segments]
+    if set(by_id) != set(seg_ids):
+        missing = sorted(set(seg_ids) - set(by_id))[:5]
+        extra = sorted(set(by_id) - set(seg_ids))[:5]
+        raise TranscriptError(f"{codes_path}: ids do not match the segments (missing {missing}, unknown {extra})")
+    instrument = instrument_of(text_path.stem)
+    out = []
+    for position, seg in enumerate(document.segments):
+        row = by_id[seg.id]
+        if " ".join(str(row.get("text", "")).split()) != " ".join(seg.text.split()):
+            raise TranscriptError(f"{codes_path}: {seg.id}: the text differs from the segment's")
+        if not isinstance(row.get("codes"), list):
+            raise TranscriptError(f"{codes_path}: {seg.id}: 'codes' must be a list ([] for no code)")
+        example = example_from_row(
+            {"id": f"{text_path.parent.name}/{seg.id}", "text": seg.text, "codes": row["codes"],
+             "question": seg.question, "kind": "logboek" if instrument.startswith("logboek") else "interview",
+             "speaker_role": _speaker_role(instrument)},
+            f"{codes_path}: {seg.id}", codebook)
+        out.append(TranscriptExample(example, text_path.parent.name, text_path.stem, instrument, position))
+    return out
+
+
+def load_transcripts(root: str | Path = TRANSCRIPTS_DIR, codebook: Codebook | None = None) -> list[TranscriptExample]:
+    """Every coded segment of every document under ``root``, in writer, document and segment order."""
+    root = Path(root)
+    codebook = codebook or load_codebook(paths.DEFAULT_CODEBOOK)
+    out: list[TranscriptExample] = []
+    # The whole split (writer folders under root), or one writer's folder.
+    for text_path in sorted(root.glob("*.txt")) or sorted(root.glob("*/*.txt")):
+        out.extend(load_document(text_path, codebook))
+    if not out:
+        raise TranscriptError(f"{root}: no coded documents")
+    return out
+
+
+def skeleton(text_path: Path) -> list[dict]:
+    """The codes lines a writer fills in for a document: every segment with ``codes: null``."""
+    document = read_file(text_path)
+    return [{"id": s.id, "line_start": s.line_start, "line_end": s.line_end, "question": s.question,
+             "text": s.text, "codes": None} for s in document.segments]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.transcripts")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sk = sub.add_parser("skeleton", help="print the codes lines to fill in for a document")
+    sk.add_argument("file", type=Path)
+    ck = sub.add_parser("check", help="validate the split against the codebook and print its size")
+    ck.add_argument("root", type=Path, nargs="?", default=TRANSCRIPTS_DIR)
+    args = parser.parse_args(argv)
+    if args.command == "skeleton":
+        for row in skeleton(args.file):
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    try:
+        rows = load_transcripts(args.root)
+    except (TranscriptError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    docs = {(r.writer, r.document) for r in rows}
+    coded = sum(1 for r in rows if r.example.codes)
+    print(f"{len(docs)} documents, {len(rows)} segments, {coded} coded, {len(rows) - coded} without a code")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
