@@ -200,7 +200,7 @@ def _load_model(models_dir: str | Path, model_version: str | None, codebook_path
     key = (str(Path(models_dir).resolve()), version or "")
     if version and key in _MODEL_CACHE:
         return _MODEL_CACHE[key]
-    loaded = ensure_model(models_dir, model_version, codebook_path, announce=announce)
+    loaded = ensure_model(models_dir, model_version, announce=announce)
     _MODEL_CACHE[(key[0], loaded.version)] = loaded
     return loaded
 

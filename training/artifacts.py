@@ -124,8 +124,9 @@ def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, nam
             "libraries": library_versions(),
             "files": {MODEL_FILE: sha256_file(tmp / MODEL_FILE)},
         }
-        (tmp / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "config.json").write_text(json.dumps(model.state()["config"], indent=2) + "\n", encoding="utf-8")
+        full["files"]["config.json"] = sha256_file(tmp / "config.json")
+        (tmp / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for f in tmp.iterdir():
             f.chmod(0o444)
         os.rename(tmp, final)
@@ -145,22 +146,40 @@ def read_manifest(path: Path) -> dict:
         raise ArtifactError(f"model {path.name}: {MANIFEST_FILE} is unreadable ({exc})") from None
 
 
-def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, encoder_spec: str | None = None) -> LoadedModel:
-    """Load a version after checking the model file against the SHA-256 in its manifest."""
+def verify_version(models_dir: str | Path, version: str, name: str = MODEL_NAME) -> dict:
+    """The manifest of a version whose files all match it; raises ArtifactError otherwise.
+
+    Every path that loads or activates a model goes through here: the manifest must name this very
+    folder (a version copied under another name is refused) and every file it lists must have the
+    SHA-256 it records (a file changed after training is refused)."""
     path = version_dir(models_dir, version, name)
     if not path.is_dir():
         raise ArtifactError(f"model {name}/{version}: no such version in {models_dir}")
     manifest = read_manifest(path)
+    if manifest.get("version") != version or manifest.get("name", name) != name:
+        raise ArtifactError(f"model {name}/{version}: its manifest names {manifest.get('name')}/{manifest.get('version')}; "
+                            "refusing a version folder that was copied or renamed")
+    files = manifest.get("files") or {}
+    if MODEL_FILE not in files:
+        raise ArtifactError(f"model {name}/{version}: its manifest records no hash of {MODEL_FILE}")
+    for filename, expected in files.items():
+        file = path / filename
+        if file.parent != path or not file.is_file():
+            raise ArtifactError(f"model {name}/{version}: {filename} is missing")
+        actual = sha256_file(file)
+        if expected != actual:
+            raise ArtifactError(
+                f"model {name}/{version}: {filename} does not match its manifest (sha256 {actual[:12]} != "
+                f"{str(expected)[:12]}); refusing a tampered or damaged model"
+            )
+    return manifest
+
+
+def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, encoder_spec: str | None = None) -> LoadedModel:
+    """Load a version after checking its files against the SHA-256 in its manifest."""
+    manifest = verify_version(models_dir, version, name)
+    path = version_dir(models_dir, version, name)
     model_file = path / MODEL_FILE
-    if not model_file.is_file():
-        raise ArtifactError(f"model {name}/{version}: {MODEL_FILE} is missing")
-    expected = manifest.get("files", {}).get(MODEL_FILE)
-    actual = sha256_file(model_file)
-    if expected != actual:
-        raise ArtifactError(
-            f"model {name}/{version}: {MODEL_FILE} does not match its manifest (sha256 {actual[:12]} != "
-            f"{str(expected)[:12]}); refusing a tampered or damaged model"
-        )
     try:
         untrusted = set(sio.get_untrusted_types(file=model_file))
         extra = untrusted - set(TRUSTED_TYPES)
@@ -209,9 +228,8 @@ def read_active(models_dir: str | Path, name: str = MODEL_NAME) -> str | None:
 
 
 def set_active(models_dir: str | Path, version: str, name: str = MODEL_NAME) -> None:
-    """Point ACTIVE at a version (atomic rename, so a reader never sees half a name)."""
-    if not version_dir(models_dir, version, name).is_dir():
-        raise ArtifactError(f"model {name}/{version}: no such version")
+    """Point ACTIVE at a verified version (atomic rename, so a reader never sees half a name)."""
+    verify_version(models_dir, version, name)
     root = _model_root(Path(models_dir), name)
     tmp = root / f".{ACTIVE_FILE}.{secrets.token_hex(4)}"
     tmp.write_text(version + "\n", encoding="utf-8")

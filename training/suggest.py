@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from . import paths
-from .artifacts import ArtifactError, LoadedModel, list_versions, load_model, read_active, set_active
+from .artifacts import ArtifactError, LoadedModel, list_versions, load_model, read_active
 from .features import Inputs
 from .segmenting import Segment
 
@@ -56,24 +56,30 @@ def active_or_default(models_dir: str | Path = paths.DEFAULT_MODELS_DIR) -> str 
 
 
 def ensure_model(models_dir: str | Path = paths.DEFAULT_MODELS_DIR, version: str | None = None,
-                 codebook_path: str | Path = paths.DEFAULT_CODEBOOK, announce=log.warning,
-                 config_path: str | Path | None = None, train_dir: str | Path = paths.TRAIN_DIR,
-                 eval_dir: str | Path | None = paths.EVAL_DIR) -> LoadedModel:
-    """Load the requested or active model; on a first run with no model at all, train one."""
+                 announce=log.warning) -> LoadedModel:
+    """The requested version, else the active one; never trains or activates anything.
+
+    When the active version fails its checks, the newest other version that passes them serves,
+    with a warning that says so; when none does, the error says what to run."""
     if version:
         return load_model(models_dir, version)
     chosen = active_or_default(models_dir)
-    if chosen:
+    if not chosen:
+        raise ArtifactError(f"no trained model in {models_dir}: run 'codeerhulp train' first (a few minutes)")
+    try:
+        return load_model(models_dir, chosen)
+    except ArtifactError as exc:
+        problem = exc
+    for manifest in reversed(list_versions(models_dir)):
+        other = manifest.get("version")
+        if not other or other == chosen or "error" in manifest:
+            continue
         try:
-            return load_model(models_dir, chosen)
-        except ArtifactError as exc:
-            announce(f"{exc}; training a new model instead")
-    else:
-        announce(f"no trained model in {models_dir}: training the default model once (a few minutes)...")
-    from .train import TrainConfig, train_version
-
-    loaded = train_version(models_dir=models_dir, codebook_path=codebook_path, config=TrainConfig.load(config_path),
-                           train_dir=train_dir, eval_dir=eval_dir)
-    set_active(models_dir, loaded.version)
-    announce(f"trained and activated model {loaded.version}")
-    return loaded
+            loaded = load_model(models_dir, other)
+        except ArtifactError:
+            continue
+        announce(f"{problem}; suggesting with the last good version {other} instead "
+                 f"(make it active with 'codeerhulp models --activate {other}')")
+        return loaded
+    raise ArtifactError(f"{problem}; no other version passes its checks: run 'codeerhulp train', "
+                        "or restore the models folder")

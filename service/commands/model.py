@@ -105,10 +105,9 @@ def cmd_suggest(args) -> int:
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise CliError("--min-confidence must be between 0 and 1")
     settings = get_settings()
-    models_dir, codebook = _dirs(args)
+    models_dir, _ = _dirs(args)
     document = read_file(args.file, max_bytes=settings.max_upload_bytes, max_segment_chars=settings.max_segment_chars)
-    loaded = ensure_model(models_dir, args.model_version, codebook, announce=_say, config_path=settings.train_config,
-                          train_dir=settings.train_dir, eval_dir=settings.eval_dir)
+    loaded = ensure_model(models_dir, args.model_version, announce=_say)
     records = suggest_segments(loaded, document.segments, args.min_confidence)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:

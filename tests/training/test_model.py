@@ -135,3 +135,50 @@ def test_spacy_textcat_peer_trains_with_spacy_train(small_corpus, codebook_path)
     factor_p, po_p, aard_p = peer.predict_all([Inputs("We kregen geen uren voor de PLG."), Inputs("Koffie?")])
     assert factor_p.shape == (2, len(cb.factor_ids)) and ((factor_p >= 0) & (factor_p <= 1)).all()
     assert 0.0 < peer.threshold_ < 1.0
+
+
+def test_a_renamed_version_folder_is_refused_everywhere(loaded, tmp_path):
+    from training.artifacts import set_active
+
+    models, target = _copy(loaded, tmp_path)
+    renamed = target.parent / "20990101-000000-kopie"
+    target.rename(renamed)
+    for act in (lambda: load_model(models, renamed.name), lambda: set_active(models, renamed.name)):
+        with pytest.raises(ArtifactError, match="copied or renamed"):
+            act()
+
+
+def test_a_file_changed_after_training_blocks_activation(loaded, tmp_path):
+    from training.artifacts import set_active
+
+    models, target = _copy(loaded, tmp_path)
+    config = json.loads((target / "config.json").read_text())
+    config["C"] = 1000.0
+    (target / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match="config.json does not match its manifest"):
+        set_active(models, loaded.version)
+    assert read_active(models) is None
+
+
+def test_suggest_falls_back_to_the_last_good_version_and_never_trains(loaded, tmp_path):
+    from training.artifacts import set_active
+    from training.suggest import ensure_model
+
+    models, good = _copy(loaded, tmp_path)
+    set_active(models, loaded.version)
+    bad = good.parent / "20990101-000000-beschadigd"
+    shutil.copytree(good, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["version"] = bad.name
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    set_active(models, bad.name)
+    with open(bad / "model.skops", "ab") as handle:  # damaged after it was activated
+        handle.write(b"\0")
+    said = []
+    assert ensure_model(models, announce=said.append).version == loaded.version
+    assert "last good version" in said[0] and read_active(models) == bad.name  # nothing activated behind our back
+    before = sorted(p.name for p in (models / "codeerhulp").iterdir())
+    shutil.rmtree(good)
+    with pytest.raises(ArtifactError, match="codeerhulp train"):
+        ensure_model(models, announce=said.append)
+    assert sorted(p.name for p in (models / "codeerhulp").iterdir()) == [n for n in before if n != good.name]
