@@ -16,6 +16,7 @@ DEFAULT_MODELS_DIR = PROJECT_DIR / "models"
 DATA_DIR = PACKAGE_DIR / "data"
 TRAIN_DIR = DATA_DIR / "train"
 EVAL_DIR = DATA_DIR / "eval"
+TRANSCRIPTS_DIR = DATA_DIR / "transcripts"  # coded whole transcripts: measure, and set the decision rule
 EMBEDDING_CACHE_DIR = DATA_DIR / "embeddings"
 DEFAULT_TRAIN_CONFIG = PACKAGE_DIR / "configs" / "default.yaml"
 # The REFI-QDA exchange format's XML schemas (MIT), shipped so exports validate offline.

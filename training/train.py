@@ -63,6 +63,23 @@ def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, 
     return model
 
 
+def set_rule_from_transcripts(model: CodeSuggester, codebook: Codebook, transcripts_dir: str | Path) -> dict | None:
+    """Choose the model's decision rule on the transcript split (other writers, real speech), not on
+    the corpus' own folds; returns the rule's record, or None when there is no detector or split."""
+    from .decision import choose_rule
+    from .transcripts import load_transcripts
+
+    if not model.has_no_code_detector or not transcripts_dir or not any(Path(transcripts_dir).glob("*/*.txt")):
+        return None
+    split = load_transcripts(transcripts_dir, codebook)
+    examples = [t.example for t in split]
+    rule = choose_rule(model.predictions(inputs_of(examples)), examples, list(model.factor_ids_))
+    writers = len({t.writer for t in split})
+    model.set_decision_rule(rule.no_code_threshold, rule.threshold,
+                            f"chosen on the transcript split ({len(examples)} segments, {writers} writers)")
+    return model.decision_rule_
+
+
 def train_version(
     models_dir: str | Path = paths.DEFAULT_MODELS_DIR,
     codebook_path: str | Path = paths.DEFAULT_CODEBOOK,
@@ -72,6 +89,7 @@ def train_version(
     extra_examples: list[Example] | None = None,
     extra_manifest: dict | None = None,
     cache_dir: str | Path | None = paths.EMBEDDING_CACHE_DIR,
+    transcripts_dir: str | Path | None = paths.TRANSCRIPTS_DIR,
 ) -> LoadedModel:
     """Train on the corpus (plus confirmed examples), evaluate on the held-out split, save a version."""
     from .evaluate import evaluate_model  # evaluate imports train's helpers
@@ -82,6 +100,7 @@ def train_version(
     encoder = build_encoder(config.model.encoder, cache_dir) if config.model.encoder != "none" else None
     started = time.perf_counter()
     model = fit_model(examples, codebook, config.model, encoder)
+    set_rule_from_transcripts(model, codebook, transcripts_dir)
     seconds = time.perf_counter() - started
     metrics: dict = {"train_seconds": round(seconds, 1), "n_train": len(examples)}
     if eval_dir and Path(eval_dir).is_dir():

@@ -27,7 +27,7 @@ from .codebook import Codebook, load_codebook
 from .data import Example, example_from_row
 from .segmenting import read_file
 
-TRANSCRIPTS_DIR = paths.DATA_DIR / "transcripts"
+TRANSCRIPTS_DIR = paths.TRANSCRIPTS_DIR
 
 # Document names start with the instrument; the rest is free (respondent id, a number).
 INSTRUMENTS = ("startinterview", "eindinterview", "begeleider", "schoolleider", "logboek1", "logboek2", "logboek3")
@@ -110,6 +110,53 @@ def skeleton(text_path: Path) -> list[dict]:
              "text": s.text, "codes": None} for s in document.segments]
 
 
+def split_stats(rows: list[TranscriptExample]) -> dict:
+    """The numbers the datasheet states (README.md in the split's folder); a test recomputes them."""
+    from collections import Counter
+
+    words = sorted(len(r.example.text.split()) for r in rows)
+    coded = [r for r in rows if r.example.codes]
+    main = Counter(r.example.primary_factor for r in coded)
+    return {
+        "writers": len({r.writer for r in rows}),
+        "documents": len({(r.writer, r.document) for r in rows}),
+        "documents_per_instrument": dict(sorted(Counter(i for _, _, i in {(r.writer, r.document, r.instrument) for r in rows}).items())),
+        "segments": len(rows),
+        "segments_per_writer": dict(sorted(Counter(r.writer for r in rows).items())),
+        "coded": len(coded),
+        "no_code": len(rows) - len(coded),
+        "multi_code": sum(1 for r in coded if len(r.example.factors) > 1),
+        "words_median": words[len(words) // 2],
+        "words_p90": words[min(len(words) - 1, int(0.9 * len(words)))],
+        "short_turns": sum(1 for n in words if n <= 5),
+        "main_factors": dict(sorted(main.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "aard": dict(sorted(Counter(c.aard for r in coded for c in r.example.codes).items())),
+        "richting": dict(sorted(Counter(c.richting for r in coded for c in r.example.codes).items())),
+    }
+
+
+def render_stats(stats: dict) -> str:
+    """The datasheet's numbers as Markdown (pasted between the stats markers of README.md)."""
+    pct = lambda n: f"{n} ({100 * n / stats['segments']:.0f}%)"  # noqa: E731
+    lines = [
+        "| | |", "|---|---|",
+        f"| writers | {stats['writers']} |",
+        f"| documents | {stats['documents']}: " + ", ".join(f"{k} {v}" for k, v in stats["documents_per_instrument"].items()) + " |",
+        f"| segments | {stats['segments']}: " + ", ".join(f"{k} {v}" for k, v in stats["segments_per_writer"].items()) + " |",
+        f"| with a code | {pct(stats['coded'])}; with two or more codes: {stats['multi_code']} |",
+        f"| without a code | {pct(stats['no_code'])} |",
+        f"| words per segment | median {stats['words_median']}, p90 {stats['words_p90']}; turns of at most 5 words: {pct(stats['short_turns'])} |",
+        f"| aard of all codes | " + ", ".join(f"{k} {v}" for k, v in stats["aard"].items()) + " |",
+        f"| richting of all codes | " + ", ".join(f"{k} {v}" for k, v in stats["richting"].items()) + " |",
+        "",
+        "Main code (the first code of a coded segment), most frequent first:",
+        "",
+        "| factor | segments |", "|---|---:|",
+    ]
+    lines += [f"| {f} | {n} |" for f, n in stats["main_factors"].items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.transcripts")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,16 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     sk.add_argument("file", type=Path)
     ck = sub.add_parser("check", help="validate the split against the codebook and print its size")
     ck.add_argument("root", type=Path, nargs="?", default=TRANSCRIPTS_DIR)
+    st = sub.add_parser("stats", help="print the datasheet's numbers as Markdown")
+    st.add_argument("root", type=Path, nargs="?", default=TRANSCRIPTS_DIR)
     args = parser.parse_args(argv)
     if args.command == "skeleton":
         for row in skeleton(args.file):
             print(json.dumps(row, ensure_ascii=False))
         return 0
     try:
-        rows = load_transcripts(args.root)
+        rows = load_transcripts(args.root)  # check and stats
     except (TranscriptError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "stats":
+        print(render_stats(split_stats(rows)))
+        return 0
     docs = {(r.writer, r.document) for r in rows}
     coded = sum(1 for r in rows if r.example.codes)
     print(f"{len(docs)} documents, {len(rows)} segments, {coded} coded, {len(rows) - coded} without a code")

@@ -26,6 +26,9 @@ def test_manifest_records_provenance(loaded, codebook_path):
     assert m["libraries"]["scikit-learn"] and m["libraries"]["python"]
     assert "macro_f1" in m["metrics"]["held_out"]
     assert 0.05 <= m["threshold"] <= 0.8
+    # The decision rule is chosen on the transcript split (other writers, spoken Dutch), not on the corpus' folds.
+    assert m["decision_rule"]["source"].startswith("chosen on the transcript split")
+    assert 0.0 < m["decision_rule"]["no_code_threshold"] < 1.0
 
 
 def test_suggestions_are_sorted_thresholded_and_valid(loaded, codebook_path):
