@@ -29,13 +29,13 @@ from training import paths  # noqa: E402
 from training.artifacts import load_model, read_active  # noqa: E402
 from training.codebook import load_codebook  # noqa: E402
 from training.data import load_corpus, load_jsonl  # noqa: E402
-from training.decision import choose_rule, suggestions_across_writers  # noqa: E402
+from training.decision import across_writers, fit_decision, with_aard_offsets  # noqa: E402
 from training.estimator import CodeSuggester, DecisionRule, ModelConfig, Predictions, Suggestion  # noqa: E402
 from training.evaluate import evaluate_suggestions  # noqa: E402
 from training.features import Inputs  # noqa: E402
 from training.peers import KeywordPeer, MajorityPeer  # noqa: E402
 from training.train import TrainConfig, build_encoder, inputs_of  # noqa: E402
-from training.transcripts import load_transcripts  # noqa: E402
+from training.transcripts import follows_previous, load_transcripts  # noqa: E402
 
 CACHE = ROOT / "data" / "cache"
 COLUMNS = ("kappa_primary", "kappa_top1", "hit1", "hit3", "micro_f1", "coverage", "no_code_precision",
@@ -80,6 +80,7 @@ def main() -> None:
     split = load_transcripts(codebook=codebook)
     examples = [t.example for t in split]
     writers = [t.writer for t in split]
+    follows = follows_previous(split)
     inputs = inputs_of(examples)
     real = load_jsonl([args.real], codebook) if args.real else []
     real_inputs = inputs_of(real)
@@ -120,17 +121,20 @@ def main() -> None:
         ids = list(model.factor_ids_)
         record(f"{name}, rule from corpus folds", "transcripts", score(examples, model.suggest_from(pred), ids, pred)["summary"])
         if model.has_no_code_detector:
-            cross = score(examples, suggestions_across_writers(model, pred, examples, writers), ids, pred)
+            rows, decided = across_writers(model, pred, examples, writers, follows)
+            cross = score(examples, rows, ids, decided)
             record(f"{name}, rule across writers", "transcripts", cross["summary"])
             reliability[name] = cross["reliability"]
-            rule = choose_rule(pred, examples, ids)
-            results.setdefault("rules", {})[name] = {"threshold": rule.threshold, "no_code_threshold": rule.no_code_threshold}
+            weight, rule, offsets = fit_decision(model, pred, examples, follows)
+            results.setdefault("rules", {})[name] = {"threshold": rule.threshold, "no_code_threshold": rule.no_code_threshold,
+                                                     "context_weight": weight}
         if real:
             rpred = model.predictions(real_inputs)
             record(f"{name}, rule from corpus folds", "real", score(real, model.suggest_from(rpred), ids, rpred)["summary"])
             if model.has_no_code_detector:
-                record(f"{name}, rule across writers", "real",
-                       score(real, model.suggest_from(rpred, rule=rule), ids, rpred)["summary"])
+                # Real quotes are single segments: no previous turn, so no context blend.
+                rpred = with_aard_offsets(rpred, offsets)
+                record(f"{name}, rule across writers", "real", score(real, model.suggest_from(rpred, rule=rule), ids, rpred)["summary"])
         if encoder is not None:
             encoder.save()
 
@@ -176,7 +180,8 @@ def main() -> None:
         body.append("")
     if results.get("rules"):
         body.append("Rules chosen on all transcripts: " + "; ".join(
-            f"{k}: no-code >= {v['no_code_threshold']}, further codes >= {v['threshold']}" for k, v in results["rules"].items()) + ".")
+            f"{k}: no-code >= {v['no_code_threshold']}, further codes >= {v['threshold']}, previous turn's weight "
+            f"{v['context_weight']}" for k, v in results["rules"].items()) + ".")
     write_section("transcripts", "\n".join(body))
 
 

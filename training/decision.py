@@ -5,7 +5,8 @@ segment is written, complete and about one thing. Real speech shifts those score
 thresholds chosen there silence most real segments. Here the two numbers of the rule (the
 detector's threshold and the threshold for further codes) are chosen on coded transcripts by
 other writers, and judged leave-one-writer-out: the rule for a writer's documents is chosen on the
-other writers' documents only.
+other writers' documents only. The same holds for the other numbers chosen there: the weight of
+the previous turn's scores (``CodeSuggester.in_context``) and the aard prior correction.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from .data import Example
 from .estimator import DecisionRule, Predictions
 
 NO_CODE = "geen_code"
-NO_CODE_GRID = tuple(np.round(np.arange(0.20, 0.96, 0.025), 3))
+NO_CODE_GRID = tuple(np.round(np.concatenate([np.arange(0.20, 0.95, 0.025), np.arange(0.95, 0.996, 0.005)]), 3))
 FURTHER_GRID = tuple(np.round(np.arange(0.10, 0.91, 0.05), 2))
 MIN_COVERAGE = 0.95  # at least this share of codable segments gets a code (issue #10)
+CONTEXT_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 
 
 @dataclass(frozen=True)
@@ -66,19 +68,48 @@ def choose_rule(pred: Predictions, examples: list[Example], factor_ids: list[str
     return DecisionRule(float(best), no_code_t)
 
 
-def leave_one_writer_out(pred: Predictions, examples: list[Example], factor_ids: list[str],
-                         writers: list[str]) -> tuple[list[DecisionRule | None], dict[str, DecisionRule]]:
-    """For every segment, the rule chosen without its writer; and the rule per held-out writer."""
-    per_segment: list[DecisionRule | None] = [None] * len(examples)
-    per_writer = {}
-    for w in sorted(set(writers)):
-        others = [i for i, x in enumerate(writers) if x != w]
-        rule = choose_rule(pred, examples, factor_ids, others)
-        per_writer[w] = rule
-        for i, x in enumerate(writers):
-            if x == w:
-                per_segment[i] = rule
-    return per_segment, per_writer
+AARD_SHRINK = 2.0  # pseudo-segments pulling a factor's measured + share towards the overall share
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 0.02, 0.98)
+    return np.log(p / (1 - p))
+
+
+def aard_offsets(model, examples: list[Example], rows: list[int] | None = None) -> np.ndarray:
+    """Per factor: logit of the + share among these coded segments (shrunk to the overall share)
+    minus the logit of the training corpus' + share; added to the aard logit (a prior correction)."""
+    rows = list(range(len(examples))) if rows is None else rows
+    index = {f: j for j, f in enumerate(model.factor_ids_)}
+    plus, seen = np.zeros(len(index)), np.zeros(len(index))
+    for i in rows:
+        for c in examples[i].codes:
+            if c.factor in index:
+                plus[index[c.factor]] += c.aard == "+"
+                seen[index[c.factor]] += 1
+    overall = plus.sum() / max(seen.sum(), 1)
+    measured = (plus + AARD_SHRINK * overall) / (seen + AARD_SHRINK)
+    return _logit(measured) - _logit(model.aard_prior_)
+
+
+def with_aard_offsets(pred: Predictions, offsets: np.ndarray) -> Predictions:
+    aard = 1.0 / (1.0 + np.exp(-(_logit(np.clip(pred.aard_p, 1e-6, 1 - 1e-6)) + offsets[None, :])))
+    return Predictions(pred.factor_p, pred.po_p, aard, pred.no_code_p)
+
+
+def hit_at_1(factor_p: np.ndarray, examples: list[Example], factor_ids: list[str], rows: list[int]) -> float:
+    coded = [i for i in rows if examples[i].codes]
+    best = factor_p.argmax(axis=1)
+    return float(np.mean([factor_ids[best[i]] in examples[i].factors for i in coded])) if coded else 0.0
+
+
+def choose_context_weight(model, pred: Predictions, examples: list[Example], follows: list[bool],
+                          rows: list[int] | None = None) -> float:
+    """The blend with the previous turn's scores that ranks a gold factor first most often."""
+    rows = list(range(len(examples))) if rows is None else rows
+    ids = list(model.factor_ids_)
+    return max(CONTEXT_GRID, key=lambda w: (round(hit_at_1(model.in_context(pred, follows, w).factor_p, examples, ids,
+                                                           rows), 4), -w))
 
 
 def take(pred: Predictions, rows: list[int]) -> Predictions:
@@ -86,13 +117,29 @@ def take(pred: Predictions, rows: list[int]) -> Predictions:
                        None if pred.no_code_p is None else pred.no_code_p[rows])
 
 
-def suggestions_across_writers(model, pred: Predictions, examples: list[Example], writers: list[str]) -> list[list]:
-    """Each writer's segments suggested with the rule chosen on the other writers' segments."""
-    factor_ids = list(model.factor_ids_)
-    _, per_writer = leave_one_writer_out(pred, examples, factor_ids, writers)
+def fit_decision(model, pred: Predictions, examples: list[Example], follows: list[bool],
+                 rows: list[int] | None = None) -> tuple[float, DecisionRule, np.ndarray]:
+    """Everything chosen on coded transcripts, from the rows given: the context weight, then the
+    rule on the blended scores, and the aard offsets."""
+    weight = choose_context_weight(model, pred, examples, follows, rows)
+    rule = choose_rule(model.in_context(pred, follows, weight), examples, list(model.factor_ids_), rows)
+    return weight, rule, aard_offsets(model, examples, rows)
+
+
+def across_writers(model, pred: Predictions, examples: list[Example], writers: list[str],
+                   follows: list[bool]) -> tuple[list[list], Predictions]:
+    """Each writer's segments suggested with what was chosen on the other writers' segments; also
+    the predictions as they were decided on (blended, aard corrected) for the ranking metrics."""
     out: list[list] = [[] for _ in examples]
-    for w, rule in per_writer.items():
+    decided = [None] * len(examples)
+    for w in sorted(set(writers)):
         rows = [i for i, x in enumerate(writers) if x == w]
-        for i, row in zip(rows, model.suggest_from(take(pred, rows), rule=rule)):
+        others = [i for i, x in enumerate(writers) if x != w]
+        weight, rule, offsets = fit_decision(model, pred, examples, follows, others)
+        held = take(with_aard_offsets(model.in_context(pred, follows, weight), offsets), rows)
+        for k, (i, row) in enumerate(zip(rows, model.suggest_from(held, rule=rule))):
             out[i] = row
-    return out
+            decided[i] = k, held
+    factor_p = np.vstack([held.factor_p[k] for k, held in decided])
+    aard_p = np.vstack([held.aard_p[k] for k, held in decided])
+    return out, Predictions(factor_p, pred.po_p, aard_p, pred.no_code_p)

@@ -226,6 +226,7 @@ class CodeSuggester(BaseEstimator):
             encoder: Encoder | None = None) -> "CodeSuggester":
         cfg = self._cfg()
         self.encoder_ = encoder
+        self.aard_offset_ = None  # measured on transcripts after fitting, never carried over
         self.encoder_name_ = encoder.name if encoder is not None else "none"
         self.word_vec_ = make_word_vectorizer(cfg.word_max_features)
         self.char_vec_ = make_char_vectorizer(cfg.char_max_features)
@@ -300,6 +301,8 @@ class CodeSuggester(BaseEstimator):
         return self
 
     def _no_code_features(self, X: sp.csr_matrix, inputs: list[Inputs]) -> sp.csr_matrix:
+        # Tried and dropped: the factor heads' top scores as extra features (stacked on out-of-fold
+        # scores) lowered the detector's AUC on the transcript split from 0.872 to 0.853.
         return sp.hstack([X, surface_features(inputs) * self._cfg().surface_weight], format="csr")
 
     def _fit_no_code(self, X: sp.csr_matrix, inputs: list[Inputs], Y: np.ndarray) -> None:
@@ -364,6 +367,11 @@ class CodeSuggester(BaseEstimator):
         else:
             coef, bias = np.zeros(n_features + len(self.direction_factors_), dtype=np.float32), 0.0
         self.richting_coef_, self.richting_bias_ = coef, bias
+        # Each factor's share of + in training: the prior that ``set_aard_offsets`` corrects.
+        plus, seen = np.ones(len(self.factor_ids_)), np.full(len(self.factor_ids_), 2.0)
+        np.add.at(plus, a_cols, a_y)
+        np.add.at(seen, a_cols, 1)
+        self.aard_prior_ = plus / seen
         per_factor = dense if self._cfg().aard_per_factor else None
         coef, bias = self._fit_linear(self._pairs(X, a_rows, a_cols, len(self.factor_ids_), per_factor), np.array(a_y))
         self.aard_coef_, self.aard_bias_ = coef, bias
@@ -397,6 +405,8 @@ class CodeSuggester(BaseEstimator):
         if len(self.aard_coef_) > n_features + k:  # per-factor sentence-vector terms
             W = self.aard_coef_[n_features + k:].reshape(k, -1)
             aard_z = aard_z + (dense * self._cfg().dense_weight) @ W.T
+        if getattr(self, "aard_offset_", None) is not None:
+            aard_z = aard_z + self.aard_offset_[None, :]
         aard_p = _sigmoid(aard_z)
         po_p = np.ones_like(factor_p)
         if self.direction_factors_:
@@ -409,15 +419,35 @@ class CodeSuggester(BaseEstimator):
             none_p = _sigmoid(self.no_code_platt_[0] * z + self.no_code_platt_[1])
         return factor_p, po_p, aard_p, none_p
 
-    def set_decision_rule(self, no_code_threshold: float, further_threshold: float, source: str) -> None:
-        """Thresholds chosen outside the training folds (across writers), kept in the artifact."""
+    def set_aard_offsets(self, offsets: np.ndarray) -> None:
+        """Per-factor shifts of the aard logit: the corpus balances the poles by design, real talk
+        does not (reported impact is mostly +), so the prior is corrected to the poles' real shares."""
+        self.aard_offset_ = np.asarray(offsets, dtype=np.float64)
+
+    def set_decision_rule(self, no_code_threshold: float, further_threshold: float, source: str,
+                          context_weight: float = 0.0) -> None:
+        """Thresholds (and the context weight) chosen outside the training folds, kept in the artifact."""
         self.no_code_threshold_ = float(no_code_threshold)
         self.decision_rule_ = {"no_code_threshold": float(no_code_threshold),
-                               "further_threshold": float(further_threshold), "source": source}
+                               "further_threshold": float(further_threshold), "context_weight": float(context_weight),
+                               "source": source}
 
     def predictions(self, inputs: list[Inputs]) -> Predictions:
         """Every head's output for the segments: what ``suggest`` decides on."""
         return Predictions(*self._predict(inputs))
+
+    def in_context(self, pred: Predictions, follows: list[bool], weight: float | None = None) -> Predictions:
+        """Factor scores blended with those of the same speaker's previous turn (``follows[i]``: segment i
+        continues segment i-1). Spoken answers lean on what was just said; the weight is chosen on the
+        transcript split and kept in the decision rule (0 without one)."""
+        if weight is None:
+            weight = float((getattr(self, "decision_rule_", None) or {}).get("context_weight", 0.0))
+        if weight <= 0 or not any(follows):
+            return pred
+        factor_p = pred.factor_p.copy()
+        rows = np.flatnonzero(np.asarray(follows, dtype=bool))
+        factor_p[rows] = (1 - weight) * pred.factor_p[rows] + weight * pred.factor_p[rows - 1]
+        return Predictions(factor_p, pred.po_p, pred.aard_p, pred.no_code_p)
 
     def suggest(self, inputs: list[Inputs], min_confidence: float | None = None,
                 with_no_code: bool = False):
@@ -468,6 +498,8 @@ class CodeSuggester(BaseEstimator):
     GROUP_KEYS = ("group_ids_", "group_coef_", "group_bias_", "group_platt_")
     # Present only in models with the no-code detector (older artifacts load without it).
     NO_CODE_KEYS = ("no_code_coef_", "no_code_bias_", "no_code_platt_", "no_code_threshold_", "decision_rule_")
+    # Present when the aard priors were measured (aard_prior_) and corrected (aard_offset_).
+    AARD_KEYS = ("aard_prior_", "aard_offset_")
 
     def state(self) -> dict:
         state = {k: getattr(self, k) for k in self.STATE_KEYS}
@@ -476,6 +508,7 @@ class CodeSuggester(BaseEstimator):
             state.update({k: getattr(self, k) for k in self.GROUP_KEYS})
         if self.has_no_code_detector:
             state.update({k: getattr(self, k) for k in self.NO_CODE_KEYS})
+        state.update({k: getattr(self, k) for k in self.AARD_KEYS if getattr(self, k, None) is not None})
         return state
 
     @classmethod
@@ -485,7 +518,8 @@ class CodeSuggester(BaseEstimator):
             setattr(model, k, state[k])
         model.group_ids_ = []
         model.no_code_coef_ = None
-        for k in cls.GROUP_KEYS + cls.NO_CODE_KEYS:
+        model.aard_offset_ = None
+        for k in cls.GROUP_KEYS + cls.NO_CODE_KEYS + cls.AARD_KEYS:
             if k in state:
                 setattr(model, k, state[k])
         model.encoder_ = encoder

@@ -1,9 +1,9 @@
 """Suggestions for segments in the stable output shape shared by the CLI, batch runs and the API.
 
 One record per segment: ``{"id", "text", "codes": [{"factor", "richting", "aard", "confidence",
-...}], "model_version", "codebook_version"}``, codes sorted by confidence. The record may carry a
-``meta`` object (speaker, line numbers, the interviewer's question); consumers ignore what they do
-not know.
+...}], "model_version", "codebook_version"}``, codes sorted by confidence. The record may carry
+``no_code_confidence`` (the detector's P(nothing to code)) and a ``meta`` object (speaker, line
+numbers, the interviewer's question); consumers ignore what they do not know.
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from . import paths
 from .artifacts import ArtifactError, LoadedModel, list_versions, load_model, read_active
+from .estimator import Predictions
 from .features import Inputs
 from .segmenting import Segment
 
@@ -21,28 +24,40 @@ log = logging.getLogger(__name__)
 BATCH = 256  # segments per encoder call: bounded memory on a whole folder
 
 
+def follows_previous(segments: list[Segment]) -> list[bool]:
+    """Whether each segment continues the previous one: the same speaker's next interview turn."""
+    return [i > 0 and seg.kind == "interview" == segments[i - 1].kind and seg.speaker is not None
+            and seg.speaker == segments[i - 1].speaker for i, seg in enumerate(segments)]
+
+
 def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None) -> list[dict]:
+    model = loaded.model
+    # Scores per chunk (bounded memory on a whole folder), then the decision over the whole document,
+    # so a turn's context never stops at a chunk boundary.
+    parts = [model.predictions([Inputs(s.text, s.question) for s in segments[start:start + BATCH]])
+             for start in range(0, len(segments), BATCH)]
+    if not parts:
+        return []
+    pred = Predictions(*(None if parts[0][k] is None else np.concatenate([p[k] for p in parts]) for k in range(4)))
+    pred = model.in_context(pred, follows_previous(segments))
+    suggestions = model.suggest_from(pred, min_confidence)
     records = []
-    for start in range(0, len(segments), BATCH):
-        chunk = segments[start:start + BATCH]
-        suggestions, no_code_p = loaded.model.suggest([Inputs(s.text, s.question) for s in chunk], min_confidence,
-                                                      with_no_code=True)
-        for pos, (seg, codes) in enumerate(zip(chunk, suggestions)):
-            meta = {k: v for k, v in (("speaker", seg.speaker), ("respondent", seg.respondent),
-                                      ("question", seg.question), ("line_start", seg.line_start),
-                                      ("line_end", seg.line_end)) if v is not None}
-            record = {
-                "id": seg.id,
-                "text": seg.text,
-                "codes": [c.to_dict() for c in codes],
-                "model_version": loaded.version,
-                "codebook_version": loaded.codebook_version,
-            }
-            if no_code_p is not None:  # the detector's P(nothing to code here)
-                record["no_code_confidence"] = round(float(no_code_p[pos]), 4)
-            if meta:
-                record["meta"] = meta
-            records.append(record)
+    for pos, (seg, codes) in enumerate(zip(segments, suggestions)):
+        meta = {k: v for k, v in (("speaker", seg.speaker), ("respondent", seg.respondent),
+                                  ("question", seg.question), ("line_start", seg.line_start),
+                                  ("line_end", seg.line_end)) if v is not None}
+        record = {
+            "id": seg.id,
+            "text": seg.text,
+            "codes": [c.to_dict() for c in codes],
+            "model_version": loaded.version,
+            "codebook_version": loaded.codebook_version,
+        }
+        if pred.no_code_p is not None:  # the detector's P(nothing to code here)
+            record["no_code_confidence"] = round(float(pred.no_code_p[pos]), 4)
+        if meta:
+            record["meta"] = meta
+        records.append(record)
     return records
 
 

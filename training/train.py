@@ -64,19 +64,20 @@ def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, 
 
 
 def set_rule_from_transcripts(model: CodeSuggester, codebook: Codebook, transcripts_dir: str | Path) -> dict | None:
-    """Choose the model's decision rule on the transcript split (other writers, real speech), not on
-    the corpus' own folds; returns the rule's record, or None when there is no detector or split."""
-    from .decision import choose_rule
-    from .transcripts import load_transcripts
+    """Choose the model's decision rule and aard priors on the transcript split (other writers, real
+    speech), not on the corpus' own folds; returns the rule's record, or None without a detector or split."""
+    from .decision import fit_decision
+    from .transcripts import follows_previous, load_transcripts
 
     if not model.has_no_code_detector or not transcripts_dir or not any(Path(transcripts_dir).glob("*/*.txt")):
         return None
     split = load_transcripts(transcripts_dir, codebook)
     examples = [t.example for t in split]
-    rule = choose_rule(model.predictions(inputs_of(examples)), examples, list(model.factor_ids_))
+    weight, rule, offsets = fit_decision(model, model.predictions(inputs_of(examples)), examples, follows_previous(split))
     writers = len({t.writer for t in split})
     model.set_decision_rule(rule.no_code_threshold, rule.threshold,
-                            f"chosen on the transcript split ({len(examples)} segments, {writers} writers)")
+                            f"chosen on the transcript split ({len(examples)} segments, {writers} writers)", weight)
+    model.set_aard_offsets(offsets)
     return model.decision_rule_
 
 

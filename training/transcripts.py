@@ -48,6 +48,12 @@ class TranscriptExample:
     position: int  # index of the segment in its document
 
 
+def follows_previous(rows: list[TranscriptExample]) -> list[bool]:
+    """Whether each segment is the respondent's next interview turn after the one before it."""
+    return [i > 0 and r.example.kind == "interview" and (rows[i - 1].writer, rows[i - 1].document) == (r.writer, r.document)
+            for i, r in enumerate(rows)]
+
+
 def instrument_of(document: str) -> str:
     for name in INSTRUMENTS:
         if document.startswith(name):
