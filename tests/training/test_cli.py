@@ -33,9 +33,13 @@ def run_inproc(args, capsys):
 
 def check_contract(lines, model_dir):
     active = (Path(model_dir) / "codeerhulp" / "ACTIVE").read_text().strip()
+    rule = json.loads((Path(model_dir) / "codeerhulp" / active / "manifest.json").read_text())["decision_rule"]
     assert lines
     for record in lines:
         assert CONTRACT_KEYS <= set(record)
+        # Never silent: no codes exactly when the no-code detector says so.
+        assert 0.0 <= record["no_code_confidence"] <= 1.0
+        assert (record["codes"] == []) == (record["no_code_confidence"] >= rule["no_code_threshold"])
         assert record["model_version"] == active and record["codebook_version"]
         conf = [c["confidence"] for c in record["codes"]]
         assert conf == sorted(conf, reverse=True)
@@ -127,15 +131,13 @@ def test_help_for_every_command(capsys):
         assert text.startswith(f"usage: codeerhulp {command}") and len(text) > 200, command
 
 
-def test_first_run_without_a_model_trains_one(tmp_path, small_corpus):
-    env = {"CODEERHULP_TRAIN_DIR": str(small_corpus["train"]), "CODEERHULP_EVAL_DIR": str(small_corpus["eval"]),
-           "CODEERHULP_TRAIN_CONFIG": str(ROOT / "training" / "configs" / "lexical.yaml")}
+def test_without_a_model_suggest_stops_and_says_what_to_run(tmp_path):
+    """No silent training: a model nobody evaluated must never start suggesting."""
     models = tmp_path / "empty-models"
-    done = run(["suggest", ROOT / "examples" / "logboek_T21.txt"], env_extra=env, models_dir=models)
-    assert done.returncode == 0, done.stderr
-    assert "no trained model" in done.stderr and "trained and activated" in done.stderr
-    assert (models / "codeerhulp" / "ACTIVE").is_file()
-    assert all(json.loads(line)["model_version"] for line in done.stdout.splitlines())
+    done = run(["suggest", ROOT / "examples" / "logboek_T21.txt"], models_dir=models)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "no trained model" in done.stderr and "codeerhulp train" in done.stderr
+    assert not (models / "codeerhulp").exists()
 
 
 def test_models_lists_versions_and_activates(trained_models_dir, capsys):
