@@ -29,7 +29,7 @@ from training import paths  # noqa: E402
 from training.artifacts import load_model, read_active  # noqa: E402
 from training.codebook import load_codebook  # noqa: E402
 from training.data import load_corpus, load_jsonl  # noqa: E402
-from training.decision import across_writers, fit_decision, with_aard_offsets  # noqa: E402
+from training.decision import across_writers, fit_decision  # noqa: E402
 from training.estimator import CodeSuggester, DecisionRule, ModelConfig, Predictions, Suggestion  # noqa: E402
 from training.evaluate import evaluate_suggestions  # noqa: E402
 from training.features import Inputs  # noqa: E402
@@ -129,15 +129,16 @@ def main() -> None:
             cross = score(examples, rows, ids, decided)
             record(f"{name}, rule across writers", "transcripts", cross["summary"])
             reliability[name] = cross["reliability"]
-            weight, rule, offsets = fit_decision(model, pred, examples, follows)
+            decision = fit_decision(model, pred, examples, follows)
+            rule = decision.rule
             results.setdefault("rules", {})[name] = {"threshold": rule.threshold, "no_code_threshold": rule.no_code_threshold,
-                                                     "context_weight": weight}
+                                                     "context_weight": decision.context_weight}
         if real:
             rpred = model.predictions(real_inputs)
             record(f"{name}, rule from corpus folds", "real", score(real, model.suggest_from(rpred), ids, rpred)["summary"])
             if model.has_no_code_detector:
                 # Real quotes are single segments: no previous turn, so no context blend.
-                rpred = with_aard_offsets(rpred, offsets)
+                rpred = decision.apply(model, rpred, [False] * len(real))
                 record(f"{name}, rule across writers", "real", score(real, model.suggest_from(rpred, rule=rule), ids, rpred)["summary"])
         if encoder is not None:
             encoder.save()

@@ -17,7 +17,9 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from .data import Example
-from .estimator import DecisionRule, Predictions
+from sklearn.linear_model import LogisticRegression
+
+from .estimator import DecisionRule, Predictions, confidence_map
 
 NO_CODE = "geen_code"
 NO_CODE_GRID = tuple(np.round(np.concatenate([np.arange(0.20, 0.95, 0.025), np.arange(0.95, 0.996, 0.005)]), 3))
@@ -117,13 +119,50 @@ def take(pred: Predictions, rows: list[int]) -> Predictions:
                        None if pred.no_code_p is None else pred.no_code_p[rows])
 
 
+def fit_confidence_map(pred: Predictions, examples: list[Example], factor_ids: list[str],
+                       rows: list[int] | None = None) -> tuple[float, float]:
+    """(a, b) such that sigmoid(a * logit(p) + b) of the best factor's confidence is the share of
+    codable segments whose best factor is a gold one: what a confidence means on speech."""
+    rows = list(range(len(examples))) if rows is None else rows
+    coded = [i for i in rows if examples[i].codes]
+    top = pred.factor_p[coded].argmax(axis=1)
+    p = np.clip(pred.factor_p[coded, top], 1e-6, 1 - 1e-6)
+    right = np.array([factor_ids[j] in examples[i].factors for i, j in zip(coded, top)], dtype=int)
+    if len(set(right.tolist())) < 2:
+        return 1.0, 0.0
+    fit = LogisticRegression(C=1e4).fit(np.log(p / (1 - p))[:, None], right)
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def with_confidence_map(pred: Predictions, ab: tuple[float, float]) -> Predictions:
+    return Predictions(confidence_map(pred.factor_p, ab), pred.po_p, pred.aard_p, pred.no_code_p)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What is chosen on coded transcripts and stored in a model's decision rule."""
+
+    calibration: tuple[float, float]
+    context_weight: float
+    rule: DecisionRule
+    aard_offsets: np.ndarray
+
+    def apply(self, model, pred: Predictions, follows: list[bool]) -> Predictions:
+        """Scores as the rule decides on them: calibrated, blended with the previous turn, aard corrected."""
+        blended = model.in_context(with_confidence_map(pred, self.calibration), follows, self.context_weight)
+        return with_aard_offsets(blended, self.aard_offsets)
+
+
 def fit_decision(model, pred: Predictions, examples: list[Example], follows: list[bool],
-                 rows: list[int] | None = None) -> tuple[float, DecisionRule, np.ndarray]:
-    """Everything chosen on coded transcripts, from the rows given: the context weight, then the
-    rule on the blended scores, and the aard offsets."""
-    weight = choose_context_weight(model, pred, examples, follows, rows)
-    rule = choose_rule(model.in_context(pred, follows, weight), examples, list(model.factor_ids_), rows)
-    return weight, rule, aard_offsets(model, examples, rows)
+                 rows: list[int] | None = None) -> Decision:
+    """Everything chosen on coded transcripts, from the rows given (``pred`` from a model without a
+    rule): the confidence map, the context weight, the rule on those scores, the aard offsets."""
+    ids = list(model.factor_ids_)
+    calibration = fit_confidence_map(pred, examples, ids, rows)
+    calibrated = with_confidence_map(pred, calibration)
+    weight = choose_context_weight(model, calibrated, examples, follows, rows)
+    rule = choose_rule(model.in_context(calibrated, follows, weight), examples, ids, rows)
+    return Decision(calibration, weight, rule, aard_offsets(model, examples, rows))
 
 
 def across_writers(model, pred: Predictions, examples: list[Example], writers: list[str],
@@ -135,9 +174,9 @@ def across_writers(model, pred: Predictions, examples: list[Example], writers: l
     for w in sorted(set(writers)):
         rows = [i for i, x in enumerate(writers) if x == w]
         others = [i for i, x in enumerate(writers) if x != w]
-        weight, rule, offsets = fit_decision(model, pred, examples, follows, others)
-        held = take(with_aard_offsets(model.in_context(pred, follows, weight), offsets), rows)
-        for k, (i, row) in enumerate(zip(rows, model.suggest_from(held, rule=rule))):
+        decision = fit_decision(model, pred, examples, follows, others)
+        held = take(decision.apply(model, pred, follows), rows)
+        for k, (i, row) in enumerate(zip(rows, model.suggest_from(held, rule=decision.rule))):
             out[i] = row
             decided[i] = k, held
     factor_p = np.vstack([held.factor_p[k] for k, held in decided])

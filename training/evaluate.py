@@ -253,3 +253,13 @@ def evaluate_on_text(model, examples: list[Example], min_confidence: float | Non
     inputs = [Inputs(e.text, e.question) for e in examples]
     factor_p, _, _ = model.predict_all(inputs)
     return evaluate_suggestions(examples, model.suggest(inputs, min_confidence), list(model.factor_ids_), factor_p)
+
+
+def evaluate_on_transcripts(model, split: list) -> dict:
+    """The model as it suggests whole transcripts (previous turn as context, its own decision rule)
+    on coded transcript rows (``training.transcripts.load_transcripts``)."""
+    from .transcripts import follows_previous
+
+    examples = [t.example for t in split]
+    pred = model.in_context(model.predictions([Inputs(e.text, e.question) for e in examples]), follows_previous(split))
+    return evaluate_suggestions(examples, model.suggest_from(pred), list(model.factor_ids_), pred.factor_p)

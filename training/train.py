@@ -63,21 +63,30 @@ def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, 
     return model
 
 
-def set_rule_from_transcripts(model: CodeSuggester, codebook: Codebook, transcripts_dir: str | Path) -> dict | None:
+def load_split(codebook: Codebook, transcripts_dir: str | Path | None) -> list:
+    """The coded transcript split, or [] when there is none."""
+    from .transcripts import load_transcripts
+
+    if not transcripts_dir or not any(Path(transcripts_dir).glob("*/*.txt")):
+        return []
+    return load_transcripts(transcripts_dir, codebook)
+
+
+def set_rule_from_transcripts(model: CodeSuggester, split: list) -> dict | None:
     """Choose the model's decision rule and aard priors on the transcript split (other writers, real
     speech), not on the corpus' own folds; returns the rule's record, or None without a detector or split."""
     from .decision import fit_decision
-    from .transcripts import follows_previous, load_transcripts
+    from .transcripts import follows_previous
 
-    if not model.has_no_code_detector or not transcripts_dir or not any(Path(transcripts_dir).glob("*/*.txt")):
+    if not model.has_no_code_detector or not split:
         return None
-    split = load_transcripts(transcripts_dir, codebook)
     examples = [t.example for t in split]
-    weight, rule, offsets = fit_decision(model, model.predictions(inputs_of(examples)), examples, follows_previous(split))
+    decision = fit_decision(model, model.predictions(inputs_of(examples)), examples, follows_previous(split))
     writers = len({t.writer for t in split})
-    model.set_decision_rule(rule.no_code_threshold, rule.threshold,
-                            f"chosen on the transcript split ({len(examples)} segments, {writers} writers)", weight)
-    model.set_aard_offsets(offsets)
+    model.set_decision_rule(decision.rule.no_code_threshold, decision.rule.threshold,
+                            f"chosen on the transcript split ({len(examples)} segments, {writers} writers)",
+                            decision.context_weight, decision.calibration)
+    model.set_aard_offsets(decision.aard_offsets)
     return model.decision_rule_
 
 
@@ -93,7 +102,7 @@ def train_version(
     transcripts_dir: str | Path | None = paths.TRANSCRIPTS_DIR,
 ) -> LoadedModel:
     """Train on the corpus (plus confirmed examples), evaluate on the held-out split, save a version."""
-    from .evaluate import evaluate_model  # evaluate imports train's helpers
+    from .evaluate import evaluate_model, evaluate_on_transcripts  # evaluate imports train's helpers
 
     config = config or TrainConfig.load()
     codebook = load_codebook(codebook_path)
@@ -101,12 +110,15 @@ def train_version(
     encoder = build_encoder(config.model.encoder, cache_dir) if config.model.encoder != "none" else None
     started = time.perf_counter()
     model = fit_model(examples, codebook, config.model, encoder)
-    set_rule_from_transcripts(model, codebook, transcripts_dir)
+    split = load_split(codebook, transcripts_dir)
+    set_rule_from_transcripts(model, split)
     seconds = time.perf_counter() - started
     metrics: dict = {"train_seconds": round(seconds, 1), "n_train": len(examples)}
     if eval_dir and Path(eval_dir).is_dir():
         held_out = load_corpus(eval_dir, codebook)
         metrics["held_out"] = evaluate_model(model, held_out)["summary"]
+    if split:  # the same split set the rule: comparable between versions, optimistic in absolute terms
+        metrics["transcripts"] = evaluate_on_transcripts(model, split)["summary"]
     if isinstance(encoder, CachedEncoder):
         encoder.save()
     manifest = {
