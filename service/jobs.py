@@ -201,7 +201,7 @@ def retrain(db: Database, registry: ModelRegistry, settings: Settings, job_id: i
         train_dir=settings.train_dir, eval_dir=settings.eval_dir, extra_examples=_examples(train_part),
         extra_manifest={"service": {"job_id": job_id, "resolution": resolution, "n_confirmed_train": len(train_part),
                                     "n_confirmed_held_out": len(held_part), **stats}},
-        cache_dir=settings.embedding_cache_dir)
+        cache_dir=settings.embedding_cache_dir, transcripts_dir=settings.transcripts_dir)
     gate_set = load_corpus(settings.eval_dir, codebook) if settings.eval_dir and settings.eval_dir.is_dir() else []
     gate_set += _examples(held_part)
     factor_ids = list(codebook.factor_ids)

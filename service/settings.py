@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     train_config: Path = Field(default=paths.DEFAULT_TRAIN_CONFIG, description="training configuration YAML")
     train_dir: Path = Field(default=paths.TRAIN_DIR, description="the shipped training corpus (JSONL)")
     eval_dir: Path = Field(default=paths.EVAL_DIR, description="the separately written held-out split (JSONL)")
+    transcripts_dir: Path | None = Field(default=paths.TRANSCRIPTS_DIR,
+                                         description="coded whole transcripts: set the decision rule, gate `codeerhulp train`")
     embedding_cache_dir: Path | None = Field(default=paths.EMBEDDING_CACHE_DIR, description="sentence-vector cache")
 
     max_upload_bytes: int = Field(default=MAX_FILE_BYTES, description="largest accepted upload or input file")

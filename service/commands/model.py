@@ -71,7 +71,7 @@ def _say(message: str) -> None:
 
 
 def cmd_train(args) -> int:
-    from training.artifacts import list_versions, read_active, set_active
+    from training.artifacts import read_active, set_active
     from training.promotion import gate
     from training.train import TrainConfig, train_version
 
@@ -81,13 +81,14 @@ def cmd_train(args) -> int:
     _say(f"training with {config.source} (encoder {config.model.encoder}); this takes a few minutes")
     active = read_active(models_dir)
     loaded = train_version(models_dir=models_dir, codebook_path=codebook, config=config, train_dir=settings.train_dir,
-                           eval_dir=settings.eval_dir, cache_dir=settings.embedding_cache_dir)
+                           eval_dir=settings.eval_dir, cache_dir=settings.embedding_cache_dir,
+                           transcripts_dir=settings.transcripts_dir)
     metrics = loaded.manifest["metrics"]
-    held = metrics.get("held_out", {})
+    held, spoken = metrics.get("held_out", {}), metrics.get("transcripts", {})
     print(f"trained {loaded.version} in {metrics['train_seconds']} s on {metrics['n_train']} segments; "
-          f"held-out macro-F1 {held.get('macro_f1')}, kappa {held.get('kappa_primary')}")
-    old = next((m for m in list_versions(models_dir) if m.get("version") == active), None)
-    decision = gate(held, (old or {}).get("metrics", {}).get("held_out"))
+          f"held-out macro-F1 {held.get('macro_f1')}, kappa {held.get('kappa_primary')}"
+          + (f"; transcript split kappa {spoken.get('kappa_primary')}, hit@3 {spoken.get('hit3')}" if spoken else ""))
+    decision = _gate_against_active(loaded, models_dir, active, codebook, gate)
     if args.no_promote:
         print(f"not activated (--no-promote); active stays {active}")
     elif decision.promote:
@@ -96,6 +97,27 @@ def cmd_train(args) -> int:
     else:
         print(f"not activated: {decision.reason}; active stays {active}")
     return 0
+
+
+def _gate_against_active(loaded, models_dir, active, codebook, gate):
+    """Promote when not worse than the active version: on the transcript split (primary kappa, both
+    versions scored now, the same way) when there is one, else on the synthetic held-out split."""
+    from training.artifacts import ArtifactError, list_versions, load_model
+    from training.codebook import load_codebook
+    from training.evaluate import evaluate_on_transcripts
+    from training.train import load_split
+
+    new = loaded.manifest["metrics"].get("transcripts")
+    split = load_split(load_codebook(codebook), get_settings().transcripts_dir) if new and active else []
+    if split:
+        try:
+            old = evaluate_on_transcripts(load_model(models_dir, active).model, split)["summary"]
+        except ArtifactError as exc:
+            _say(f"the active version cannot be compared ({exc})")
+            old = None
+        return gate(new, old, metric="kappa_primary")
+    old = next((m for m in list_versions(models_dir) if m.get("version") == active), None)
+    return gate(loaded.manifest["metrics"].get("held_out"), (old or {}).get("metrics", {}).get("held_out"))
 
 
 def cmd_suggest(args) -> int:

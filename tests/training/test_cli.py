@@ -155,6 +155,11 @@ def test_train_then_evaluate_with_peers(tmp_path, small_corpus):
     done = run(["train"], env_extra=env, models_dir=models)
     assert done.returncode == 0, done.stderr
     assert "activated" in done.stdout and (models / "codeerhulp" / "ACTIVE").is_file()
+    assert "transcript split kappa" in done.stdout
+    # A second version is gated against the first on the transcript split, both scored the same way.
+    again = run(["train"], env_extra=env, models_dir=models)
+    assert again.returncode == 0, again.stderr
+    assert "kappa_primary" in again.stdout and "is not worse than" in again.stdout
     out = tmp_path / "eval.json"
     done = run(["evaluate", "--folds", "2", "--peers", "keyword,majority", "--json", out], env_extra=env)
     assert done.returncode == 0, done.stderr
