@@ -49,6 +49,8 @@ CANDIDATES = {
     "default": ({}, ()),
     "without the spoken passes (A-E only)": ({}, SPOKEN_PASSES),
     "without the per-factor aard terms": ({"aard_per_factor": False}, ()),
+    "with the aard prior correction (tried)": ({"aard_prior_correction": True}, ()),
+    "with the confidence map on speech (tried)": ({"speech_confidence_map": True}, ()),
     "lexical only (no sentence vectors)": ({"encoder": "none"}, ()),
 }
 

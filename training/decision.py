@@ -142,27 +142,31 @@ def with_confidence_map(pred: Predictions, ab: tuple[float, float]) -> Predictio
 class Decision:
     """What is chosen on coded transcripts and stored in a model's decision rule."""
 
-    calibration: tuple[float, float]
+    calibration: tuple[float, float] | None
     context_weight: float
     rule: DecisionRule
-    aard_offsets: np.ndarray
+    aard_offsets: np.ndarray | None
 
     def apply(self, model, pred: Predictions, follows: list[bool]) -> Predictions:
         """Scores as the rule decides on them: calibrated, blended with the previous turn, aard corrected."""
-        blended = model.in_context(with_confidence_map(pred, self.calibration), follows, self.context_weight)
-        return with_aard_offsets(blended, self.aard_offsets)
+        calibrated = with_confidence_map(pred, self.calibration) if self.calibration else pred
+        blended = model.in_context(calibrated, follows, self.context_weight)
+        return blended if self.aard_offsets is None else with_aard_offsets(blended, self.aard_offsets)
 
 
 def fit_decision(model, pred: Predictions, examples: list[Example], follows: list[bool],
                  rows: list[int] | None = None) -> Decision:
     """Everything chosen on coded transcripts, from the rows given (``pred`` from a model without a
-    rule): the confidence map, the context weight, the rule on those scores, the aard offsets."""
+    rule): the confidence map and aard offsets when the model's config asks for them, the context
+    weight, and the rule on the scores as they will be."""
     ids = list(model.factor_ids_)
-    calibration = fit_confidence_map(pred, examples, ids, rows)
-    calibrated = with_confidence_map(pred, calibration)
+    config = model._cfg()
+    calibration = fit_confidence_map(pred, examples, ids, rows) if config.speech_confidence_map else None
+    calibrated = with_confidence_map(pred, calibration) if calibration else pred
     weight = choose_context_weight(model, calibrated, examples, follows, rows)
     rule = choose_rule(model.in_context(calibrated, follows, weight), examples, ids, rows)
-    return Decision(calibration, weight, rule, aard_offsets(model, examples, rows))
+    offsets = aard_offsets(model, examples, rows) if config.aard_prior_correction else None
+    return Decision(calibration, weight, rule, offsets)
 
 
 def across_writers(model, pred: Predictions, examples: list[Example], writers: list[str],

@@ -74,6 +74,11 @@ class ModelConfig:
     # The pole depends on the factor (many changes around the school is aard +, yet rarely good
     # news): the aard head gets the sentence vector once per factor, so each factor learns its poles.
     aard_per_factor: bool = True
+    # Chosen on the transcript split, tried and off by default: both helped there and hurt on real
+    # text (real development set: aard 0.871 -> 0.823 with the prior correction; ECE of the main
+    # code 0.10 -> 0.22 with the confidence map), so real text decides. BENCHMARKS.md has both.
+    aard_prior_correction: bool = False
+    speech_confidence_map: bool = False
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":

@@ -86,7 +86,8 @@ def set_rule_from_transcripts(model: CodeSuggester, split: list) -> dict | None:
     model.set_decision_rule(decision.rule.no_code_threshold, decision.rule.threshold,
                             f"chosen on the transcript split ({len(examples)} segments, {writers} writers)",
                             decision.context_weight, decision.calibration)
-    model.set_aard_offsets(decision.aard_offsets)
+    if decision.aard_offsets is not None:
+        model.set_aard_offsets(decision.aard_offsets)
     return model.decision_rule_
 
 
