@@ -3,7 +3,9 @@ BENCHMARKS.md (transcripts).
 
     python benchmarks/bench_transcripts.py [--real PATH/TO/real_dev.jsonl] [--candidates a,b,...]
 
-Every candidate is trained on the training corpus only (`training/data/train/`). It is scored on
+The shipped versions are scored as they suggest (the active one's rule was chosen on this split, so
+its transcript figures are optimistic). Every candidate is trained on the training corpus only
+(`training/data/train/`). It is scored on
 the transcript split (`training/data/transcripts/`, six writers who never saw the corpus). A
 candidate with the no-code detector is scored twice: with its decision rule from the corpus'
 out-of-fold scores, and with the rule chosen across writers (leave-one-writer-out: each writer's
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import ROOT, git_commit, machine, write_section  # noqa: E402
 from training import paths  # noqa: E402
-from training.artifacts import load_model, read_active  # noqa: E402
+from training.artifacts import list_versions, load_model, read_active  # noqa: E402
 from training.codebook import load_codebook  # noqa: E402
 from training.data import load_corpus, load_jsonl  # noqa: E402
 from training.decision import across_writers, fit_decision  # noqa: E402
@@ -95,16 +97,19 @@ def main() -> None:
         results[where][name] = summary
         log(f"{where:11s} {name:45s} " + " ".join(f"{k}={summary.get(k)}" for k in COLUMNS))
 
-    # Today's model: the shipped, active artifact, as it suggests.
+    # Every shipped version (the previous release and this one), as it suggests whole documents.
     active = read_active(paths.DEFAULT_MODELS_DIR)
-    if active:
-        shipped = load_model(paths.DEFAULT_MODELS_DIR, active).model
+    for manifest in list_versions(paths.DEFAULT_MODELS_DIR):
+        version = manifest["version"]
+        shipped = load_model(paths.DEFAULT_MODELS_DIR, version).model
         shipped.encoder_ = build_encoder(shipped._cfg().encoder, CACHE)  # the same encoder, with the cache
-        pred = shipped.predictions(inputs)
-        record(f"today: shipped {active}", "transcripts", score(examples, shipped.suggest_from(pred), shipped.factor_ids_, pred)["summary"])
+        label = f"shipped {version}" + (" (active)" if version == active else " (previous release)")
+        pred = shipped.in_context(shipped.predictions(inputs), follows)
+        record(label, "transcripts", score(examples, shipped.suggest_from(pred), shipped.factor_ids_, pred)["summary"])
         if real:
             pred = shipped.predictions(real_inputs)
-            record(f"today: shipped {active}", "real", score(real, shipped.suggest_from(pred), shipped.factor_ids_, pred)["summary"])
+            record(label, "real", score(real, shipped.suggest_from(pred), shipped.factor_ids_, pred)["summary"])
+        shipped.encoder_.save()
 
     base = TrainConfig.load()
     all_train = load_corpus(paths.TRAIN_DIR, codebook)
