@@ -61,16 +61,31 @@ def small_corpus(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def small_transcripts(tmp_path_factory) -> Path:
+    """Three start interviews of three writers from the transcript split (about 320 segments):
+    enough to choose a decision rule, a tenth of the split's time."""
+    base = tmp_path_factory.mktemp("transcripts")
+    for writer in ("w1", "w4", "w7"):
+        source = paths.TRANSCRIPTS_DIR / writer
+        document = sorted(source.glob("startinterview_*.txt"))[0]
+        (base / writer).mkdir()
+        for path in (document, document.with_suffix(".codes.jsonl")):
+            (base / writer / path.name).write_bytes(path.read_bytes())
+    return base
+
+
+@pytest.fixture(scope="session")
 def lexical_config() -> TrainConfig:
     return TrainConfig.load(paths.PACKAGE_DIR / "configs" / "lexical.yaml")
 
 
 @pytest.fixture(scope="session")
-def trained_models_dir(tmp_path_factory, small_corpus, lexical_config, codebook_path) -> Path:
+def trained_models_dir(tmp_path_factory, small_corpus, small_transcripts, lexical_config, codebook_path) -> Path:
     """A models directory with one active lexical model trained on the small corpus."""
     models_dir = tmp_path_factory.mktemp("models")
     loaded = train_version(models_dir=models_dir, codebook_path=codebook_path, config=lexical_config,
-                           train_dir=small_corpus["train"], eval_dir=small_corpus["eval"], cache_dir=None)
+                           train_dir=small_corpus["train"], eval_dir=small_corpus["eval"], cache_dir=None,
+                           transcripts_dir=small_transcripts)
     set_active(models_dir, loaded.version)
     return models_dir
 

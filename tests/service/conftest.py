@@ -83,10 +83,10 @@ def models_dir(tmp_path, trained_models_dir) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path, database_url, models_dir, small_corpus) -> Settings:
+def settings(tmp_path, database_url, models_dir, small_corpus, small_transcripts) -> Settings:
     return Settings(
         data_dir=tmp_path / "data", database_url=database_url, models_dir=models_dir,
-        train_dir=small_corpus["train"], eval_dir=small_corpus["eval"],
+        train_dir=small_corpus["train"], eval_dir=small_corpus["eval"], transcripts_dir=small_transcripts,
         train_config=paths.PACKAGE_DIR / "configs" / "lexical.yaml", embedding_cache_dir=None,
         model_poll_seconds=0.2, job_heartbeat_seconds=0.5, job_stale_seconds=5.0,
     )

@@ -147,9 +147,10 @@ def test_models_lists_versions_and_activates(trained_models_dir, capsys):
     assert done.returncode == 2 and "no such version" in done.stderr
 
 
-def test_train_then_evaluate_with_peers(tmp_path, small_corpus):
+def test_train_then_evaluate_with_peers(tmp_path, small_corpus, small_transcripts):
     """train writes a new active version; evaluate prints the model and the peers in one table."""
     env = {"CODEERHULP_TRAIN_DIR": str(small_corpus["train"]), "CODEERHULP_EVAL_DIR": str(small_corpus["eval"]),
+           "CODEERHULP_TRANSCRIPTS_DIR": str(small_transcripts),
            "CODEERHULP_TRAIN_CONFIG": str(ROOT / "training" / "configs" / "lexical.yaml")}
     models = tmp_path / "models"
     done = run(["train"], env_extra=env, models_dir=models)

@@ -19,10 +19,11 @@ N_SEGMENTS = 20
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, trained_models_dir):
+def service(tmp_path_factory, trained_models_dir, small_corpus, small_transcripts):
     """One service for the module: a tmp SQLite database, an admin and a 20-segment transcript."""
     base = tmp_path_factory.mktemp("web")
-    settings = service_settings(base, trained_models_dir)
+    settings = service_settings(base, trained_models_dir, train_dir=small_corpus["train"], eval_dir=small_corpus["eval"],
+                                transcripts_dir=small_transcripts)
     admin = new_user(settings, "ilse", "admin")
     server = start_service(settings, base / "server.log")
     try:
