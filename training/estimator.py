@@ -327,8 +327,8 @@ class CodeSuggester(BaseEstimator):
             return
         coef, bias, a, b, oof = self._fit_label(self._no_code_features(X, inputs), y_none)
         self.no_code_coef_, self.no_code_bias_, self.no_code_platt_ = coef, bias, np.array([a, b])
-        self.no_code_threshold_ = best_threshold(y_none[:, None], oof[:, None])
-        self.decision_rule_ = {"no_code_threshold": self.no_code_threshold_, "further_threshold": self.threshold_,
+        self.decision_rule_ = {"no_code_threshold": best_threshold(y_none[:, None], oof[:, None]),
+                               "further_threshold": self.threshold_,
                                "source": "out-of-fold scores on the training corpus"}
 
     def _with_groups(self, X: sp.csr_matrix) -> sp.csr_matrix:
@@ -442,7 +442,6 @@ class CodeSuggester(BaseEstimator):
                           context_weight: float = 0.0, calibration: tuple[float, float] | None = None) -> None:
         """Numbers chosen outside the training folds, kept in the artifact: the thresholds, the context
         weight, and the map (a, b) from a factor's corpus-calibrated confidence to one calibrated on speech."""
-        self.no_code_threshold_ = float(no_code_threshold)
         self.decision_rule_ = {"no_code_threshold": float(no_code_threshold),
                                "further_threshold": float(further_threshold), "context_weight": float(context_weight),
                                "confidence_map": [float(c) for c in calibration] if calibration else None,
@@ -513,7 +512,7 @@ class CodeSuggester(BaseEstimator):
     # Present only in two-level models (group_stage); a one-level model has no group heads.
     GROUP_KEYS = ("group_ids_", "group_coef_", "group_bias_", "group_platt_")
     # Present only in models with the no-code detector (older artifacts load without it).
-    NO_CODE_KEYS = ("no_code_coef_", "no_code_bias_", "no_code_platt_", "no_code_threshold_", "decision_rule_")
+    NO_CODE_KEYS = ("no_code_coef_", "no_code_bias_", "no_code_platt_", "decision_rule_")
     # Present when the aard priors were measured (aard_prior_) and corrected (aard_offset_).
     AARD_KEYS = ("aard_prior_", "aard_offset_")
 
