@@ -27,5 +27,8 @@ RUN pip install --no-deps -e . \
 USER codeerhulp
 VOLUME ["/data", "/app/models"]
 EXPOSE 8000
+# Meaningful for `serve` only: ready when the database answers and the active model is served.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=4)"
 ENTRYPOINT ["codeerhulp"]
 CMD ["--help"]

@@ -137,6 +137,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                                    else "loading the active model")))
         return JSONResponse(body.model_dump(), status_code=200 if reachable else 503)
 
+    @app.get("/health/live", tags=["health"])
+    def live() -> dict[str, str]:
+        """The process answers (for a container's liveness probe); says nothing about its parts."""
+        return {"status": "alive"}
+
+    @app.get("/health/ready", tags=["health"])
+    def ready(services: ServicesDep) -> JSONResponse:
+        """200 when the database answers and the active model is served; else 503 with the reasons
+        (for a load balancer or Docker's HEALTHCHECK: send no coder to a worker that cannot serve)."""
+        reasons = []
+        reachable = services.db.ping()
+        if not reachable:
+            reasons.append("database not reachable")
+        served = services.registry.version
+        if served is None:
+            reasons.append(services.registry.message or "no model loaded")
+        elif reachable and served != services.db.read(repository.active_version):
+            reasons.append("loading the active model")
+        body = {"status": "ready" if not reasons else "not ready", "reasons": reasons, "model_version": served}
+        return JSONResponse(body, status_code=200 if not reasons else 503)
+
     return app
 
 

@@ -350,3 +350,14 @@ def test_users_cli(settings, monkeypatch, capsys):
         db.dispose()
     assert user is not None and user.role == "admin"
     assert token not in stored  # only the hash is stored
+
+
+def test_liveness_and_readiness_say_why_a_worker_cannot_serve(client, monkeypatch):
+    assert client.get("/health/live").json() == {"status": "alive"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["reasons"] == []
+    services = client.app.state.services
+    monkeypatch.setattr(services.db, "ping", lambda: False)
+    down = client.get("/health/ready")
+    assert down.status_code == 503 and down.json()["reasons"] == ["database not reachable"]
+    assert client.get("/health/live").status_code == 200  # alive, just not ready
