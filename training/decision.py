@@ -6,7 +6,8 @@ thresholds chosen there silence most real segments. Here the two numbers of the 
 detector's threshold and the threshold for further codes) are chosen on coded transcripts by
 other writers, and judged leave-one-writer-out: the rule for a writer's documents is chosen on the
 other writers' documents only. The same holds for the other numbers chosen there: the weight of
-the previous turn's scores (``CodeSuggester.in_context``) and the aard prior correction.
+the previous turn's scores (``CodeSuggester.in_context``) and, when a model's config asks for them
+(off by default: they did not hold up on real text), a confidence map and an aard prior correction.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score
 
 from .data import Example
-from sklearn.linear_model import LogisticRegression
+from .estimator import DecisionRule, Predictions, confidence_map, logit, sigmoid
+from .evaluate import NO_CODE
 
-from .estimator import DecisionRule, Predictions, confidence_map
-
-NO_CODE = "geen_code"
 NO_CODE_GRID = tuple(np.round(np.concatenate([np.arange(0.20, 0.95, 0.025), np.arange(0.95, 0.996, 0.005)]), 3))
 FURTHER_GRID = tuple(np.round(np.arange(0.10, 0.91, 0.05), 2))
 MIN_COVERAGE = 0.95  # at least this share of codable segments gets a code (issue #10)
@@ -73,11 +73,6 @@ def choose_rule(pred: Predictions, examples: list[Example], factor_ids: list[str
 AARD_SHRINK = 2.0  # pseudo-segments pulling a factor's measured + share towards the overall share
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 0.02, 0.98)
-    return np.log(p / (1 - p))
-
-
 def aard_offsets(model, examples: list[Example], rows: list[int] | None = None) -> np.ndarray:
     """Per factor: logit of the + share among these coded segments (shrunk to the overall share)
     minus the logit of the training corpus' + share; added to the aard logit (a prior correction)."""
@@ -91,12 +86,12 @@ def aard_offsets(model, examples: list[Example], rows: list[int] | None = None) 
                 seen[index[c.factor]] += 1
     overall = plus.sum() / max(seen.sum(), 1)
     measured = (plus + AARD_SHRINK * overall) / (seen + AARD_SHRINK)
-    return _logit(measured) - _logit(model.aard_prior_)
+    # Shares are clipped to 2-98%: one factor's few segments must not move its prior without bound.
+    return logit(measured, 0.02) - logit(model.aard_prior_, 0.02)
 
 
 def with_aard_offsets(pred: Predictions, offsets: np.ndarray) -> Predictions:
-    aard = 1.0 / (1.0 + np.exp(-(_logit(np.clip(pred.aard_p, 1e-6, 1 - 1e-6)) + offsets[None, :])))
-    return Predictions(pred.factor_p, pred.po_p, aard, pred.no_code_p)
+    return Predictions(pred.factor_p, pred.po_p, sigmoid(logit(pred.aard_p) + offsets[None, :]), pred.no_code_p)
 
 
 def hit_at_1(factor_p: np.ndarray, examples: list[Example], factor_ids: list[str], rows: list[int]) -> float:
@@ -126,11 +121,10 @@ def fit_confidence_map(pred: Predictions, examples: list[Example], factor_ids: l
     rows = list(range(len(examples))) if rows is None else rows
     coded = [i for i in rows if examples[i].codes]
     top = pred.factor_p[coded].argmax(axis=1)
-    p = np.clip(pred.factor_p[coded, top], 1e-6, 1 - 1e-6)
     right = np.array([factor_ids[j] in examples[i].factors for i, j in zip(coded, top)], dtype=int)
     if len(set(right.tolist())) < 2:
         return 1.0, 0.0
-    fit = LogisticRegression(C=1e4).fit(np.log(p / (1 - p))[:, None], right)
+    fit = LogisticRegression(C=1e4).fit(logit(pred.factor_p[coded, top])[:, None], right)
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
