@@ -248,13 +248,6 @@ def evaluate_suggestions(examples: list[Example], suggestions: list[list], facto
     return {"summary": summary, "reliability": table}
 
 
-def evaluate_on_text(model, examples: list[Example], min_confidence: float | None = None) -> dict:
-    """``evaluate_suggestions`` for a fitted CodeSuggester on labelled examples."""
-    inputs = [Inputs(e.text, e.question) for e in examples]
-    factor_p, _, _ = model.predict_all(inputs)
-    return evaluate_suggestions(examples, model.suggest(inputs, min_confidence), list(model.factor_ids_), factor_p)
-
-
 def evaluate_on_transcripts(model, split: list) -> dict:
     """The model as it suggests whole transcripts (previous turn as context, its own decision rule)
     on coded transcript rows (``training.transcripts.load_transcripts``)."""
