@@ -101,14 +101,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @app.middleware("http")
-    async def upload_limit(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette middleware
-        # Refuse an oversized upload from its header, before the multipart body is read and spooled.
-        if request.method == "POST" and request.url.path == UPLOAD_PATH:
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > settings.max_upload_bytes + MULTIPART_SLACK:
+    async def body_limits(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette middleware
+        # Refuse an oversized body from its header, before it is read: an upload (multipart, spooled)
+        # against max_upload_bytes, every other body (JSON) against max_request_bytes.
+        length = request.headers.get("content-length")
+        if length and length.isdigit():
+            if request.method == "POST" and request.url.path == UPLOAD_PATH:
+                if int(length) > settings.max_upload_bytes + MULTIPART_SLACK:
+                    return JSONResponse(
+                        {"detail": f"the upload is {int(length)} bytes, over the limit of {settings.max_upload_bytes} "
+                                   "bytes (setting max_upload_bytes); split the file"}, status_code=413)
+            elif int(length) > settings.max_request_bytes:
                 return JSONResponse(
-                    {"detail": f"the upload is {int(length)} bytes, over the limit of {settings.max_upload_bytes} "
-                               "bytes (setting max_upload_bytes); split the file"}, status_code=413)
+                    {"detail": f"the request body is {int(length)} bytes, over the limit of {settings.max_request_bytes} "
+                               "bytes (setting max_request_bytes); send fewer or shorter texts per request"},
+                    status_code=413)
         return await call_next(request)
 
     for exc_type, code in ((repository.NotFound, 404), (repository.Conflict, 409), (repository.Invalid, 422),

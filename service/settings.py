@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     embedding_cache_dir: Path | None = Field(default=paths.EMBEDDING_CACHE_DIR, description="sentence-vector cache")
 
     max_upload_bytes: int = Field(default=MAX_FILE_BYTES, description="largest accepted upload or input file")
+    max_request_bytes: int = Field(default=2_000_000, gt=0,
+                                   description="largest accepted body of any other request (JSON), in bytes")
     max_segment_chars: int = Field(default=MAX_SEGMENT_CHARS, description="longer turns are split below this")
     max_texts_per_request: int = Field(default=200, description="texts in one /suggest request")
     max_codes_per_decision: int = Field(default=20, description="codes in one decision")

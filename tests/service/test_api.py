@@ -361,3 +361,17 @@ def test_liveness_and_readiness_say_why_a_worker_cannot_serve(client, monkeypatc
     down = client.get("/health/ready")
     assert down.status_code == 503 and down.json()["reasons"] == ["database not reachable"]
     assert client.get("/health/live").status_code == 200  # alive, just not ready
+
+
+def test_an_oversized_json_body_gets_413_with_its_limit_and_stores_nothing(settings, users):
+    settings = settings.model_copy(update={"max_request_bytes": 5000})
+    with TestClient(create_app(settings)) as client:
+        token = users["anna"]
+        before = client.get("/api/v1/documents", headers=auth(token)).json()
+        huge = client.post("/api/v1/decisions", headers=auth(token),
+                           json={"segment_id": 1, "action": "accept", "note": "x" * 6000})
+        assert huge.status_code == 413
+        assert "limit of 5000 bytes" in huge.json()["detail"] and "max_request_bytes" in huge.json()["detail"]
+        small = client.post("/api/v1/suggest", headers=auth(token), json={"texts": ["We kregen geen uren."]})
+        assert small.status_code == 200  # under the limit: served as before
+        assert client.get("/api/v1/documents", headers=auth(token)).json() == before
