@@ -17,6 +17,7 @@ import pytest
 
 from training import paths
 from training.artifacts import set_active
+from training.codebook import load_codebook
 from training.train import TrainConfig, train_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,12 @@ def _sample_rows(directory: Path, per_file: int, seed: int) -> list[str]:
 @pytest.fixture(scope="session")
 def codebook_path() -> Path:
     return paths.DEFAULT_CODEBOOK
+
+
+@pytest.fixture(scope="session")
+def codebook(codebook_path):
+    """The shipped codebook, loaded once (tests read it, never change it)."""
+    return load_codebook(codebook_path)
 
 
 @pytest.fixture(scope="session")

@@ -6,16 +6,10 @@ from __future__ import annotations
 import pytest
 
 from training import paths
-from training.codebook import load_codebook
 from training.data import Code, Example, load_corpus
 from training.datasheet import PROVENANCE, corpus_stats, main, read_rows, shared_texts
 
 DIRECTED = ("ervaren_ruimte", "benutten_ruimte", "creeren_ruimte", "intentie")
-
-
-@pytest.fixture(scope="module")
-def codebook():
-    return load_codebook(paths.DEFAULT_CODEBOOK)
 
 
 @pytest.fixture(scope="module")

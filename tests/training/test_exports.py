@@ -13,17 +13,11 @@ from lxml import etree
 from service.cli import main
 from tests.fixtures.batch_material import interview_text
 from training.annotate import annotate, load_annotations
-from training.codebook import load_codebook
 from training.exports import decision_sets, read_decisions
-from training.paths import DEFAULT_CODEBOOK, REFI_QDA_SCHEMA_DIR
+from training.paths import REFI_QDA_SCHEMA_DIR
 from training.refiqda import NS_PROJECT, read_project_qdpx
 
 SCHEMA_DIR = REFI_QDA_SCHEMA_DIR
-
-
-@pytest.fixture(scope="module")
-def codebook():
-    return load_codebook(DEFAULT_CODEBOOK)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from training.codebook import Codebook, CodebookError, load_codebook
-from training.paths import DEFAULT_CODEBOOK, REFI_QDA_SCHEMA_DIR
+from training.codebook import Codebook, CodebookError
+from training.paths import REFI_QDA_SCHEMA_DIR
 from training.refiqda import (
     NS_CODEBOOK,
     NS_PROJECT,
@@ -44,11 +44,6 @@ TURNS = [
 ]
 LF_BYTES = ("\n".join(TURNS) + "\n").encode("utf-8")
 CRLF_BYTES = ("\r\n".join(TURNS) + "\r\n").encode("utf-8")
-
-
-@pytest.fixture(scope="module")
-def codebook() -> Codebook:
-    return load_codebook(DEFAULT_CODEBOOK)
 
 
 @pytest.fixture(scope="module")

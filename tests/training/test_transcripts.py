@@ -8,14 +8,8 @@ import re
 import pytest
 
 from training import paths
-from training.codebook import load_codebook
 from training.data import load_corpus
 from training.transcripts import INSTRUMENTS, TranscriptError, load_document, load_transcripts, render_stats, split_stats
-
-
-@pytest.fixture(scope="module")
-def codebook():
-    return load_codebook(paths.DEFAULT_CODEBOOK)
 
 
 @pytest.fixture(scope="module")
