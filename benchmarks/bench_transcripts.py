@@ -34,7 +34,6 @@ from training.data import load_corpus, load_jsonl  # noqa: E402
 from training.decision import across_writers, fit_decision  # noqa: E402
 from training.estimator import CodeSuggester, DecisionRule, ModelConfig, Predictions, Suggestion  # noqa: E402
 from training.evaluate import evaluate_suggestions  # noqa: E402
-from training.features import Inputs  # noqa: E402
 from training.peers import KeywordPeer, MajorityPeer  # noqa: E402
 from training.train import TrainConfig, build_encoder, inputs_of  # noqa: E402
 from training.transcripts import follows_previous, load_transcripts  # noqa: E402
