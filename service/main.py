@@ -26,6 +26,7 @@ from .api import decisions, documents, misc, models, suggest
 from .api.deps import Services, ServicesDep
 from .db import Database, migrate
 from .jobs import JobRunner, fail_stale_jobs
+from .memory import MemoryKeeper
 from .registry import ModelRegistry, NoModelError
 from .settings import Settings, get_settings
 from .web import routes as web
@@ -60,7 +61,8 @@ def _startup(settings: Settings) -> Services:
     try:
         migrate(db)
         fail_stale_jobs(db, settings.job_stale_seconds, at_startup=True)
-        registry = ModelRegistry(db, settings.models_dir)
+        memory = MemoryKeeper(db, settings.retrain_resolution) if settings.confirmation_memory else None
+        registry = ModelRegistry(db, settings.models_dir, memory)
         registry.start()
         codebook = load_codebook(settings.codebook_path)
     except BaseException:

@@ -15,14 +15,18 @@ from pathlib import Path
 
 from training.artifacts import ArtifactError, LoadedModel, list_versions, load_model
 from training.data import Example
+from training.encoders import CachedEncoder
 from training.evaluate import evaluate_model
 from training.segmenting import Segment
 from training.suggest import active_or_default, suggest_segments
 
 from . import repository
 from .db import Database
+from .memory import MemoryKeeper
 
 log = logging.getLogger(__name__)
+
+VECTOR_CACHE_ITEMS = 200_000  # sentence vectors kept per worker (~300 MB at 384 float32 dimensions)
 
 
 class NoModelError(RuntimeError):
@@ -30,8 +34,9 @@ class NoModelError(RuntimeError):
 
 
 class ModelRegistry:
-    def __init__(self, db: Database, models_dir: Path) -> None:
+    def __init__(self, db: Database, models_dir: Path, memory: MemoryKeeper | None = None) -> None:
         self.db = db
+        self.memory = memory  # the coders' confirmed segments, blended into suggestions (None: off)
         self.models_dir = Path(models_dir)
         self._loaded: LoadedModel | None = None
         self._swap = threading.Lock()     # one load at a time in this process
@@ -52,12 +57,16 @@ class ModelRegistry:
 
     def _try_load(self, version: str) -> LoadedModel | None:
         try:
-            return load_model(self.models_dir, version)
+            loaded = load_model(self.models_dir, version)
         except ArtifactError as exc:
             if version not in self._refused:
                 log.error("refusing model %s: %s; keeping %s", version, exc, self.version or "no model")
             self._refused.add(version)
             return None
+        if loaded.model.encoder_ is not None:
+            # A segment is encoded once in this worker: at upload; the memory and later runs reuse it.
+            loaded.model.encoder_ = CachedEncoder(loaded.model.encoder_, max_items=VECTOR_CACHE_ITEMS)
+        return loaded
 
     def start(self) -> LoadedModel:
         """Load the active model at startup; fall back to an earlier one, or fail with a clear error.
@@ -129,4 +138,5 @@ class ModelRegistry:
                 loaded: LoadedModel | None = None) -> list[dict]:
         loaded = loaded or self.current
         with self._predict:
-            return suggest_segments(loaded, segments, min_confidence)
+            memory = self.memory.for_model(loaded) if self.memory is not None else None
+            return suggest_segments(loaded, segments, min_confidence, memory)

@@ -74,7 +74,7 @@ def _add_suggestions(session: Session, segment_ids: Sequence[int], records: Sequ
                 segment_id=segment_id, run=run, rank=rank, factor=code["factor"], richting=code["richting"],
                 aard=code["aard"], confidence=code["confidence"], richting_confidence=code.get("richting_confidence"),
                 aard_confidence=code.get("aard_confidence"), model_version=record["model_version"],
-                codebook_version=record["codebook_version"]))
+                codebook_version=record["codebook_version"], memory_state=record.get("memory_state")))
     session.add_all(rows)
 
 
@@ -185,6 +185,7 @@ def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
             char_end=s.char_end, suggestions=[schemas.CodeOut(**_suggestion_out(x)) for x in sugg],
             suggestion_model_version=sugg[0].model_version if sugg else None,
             suggestion_codebook_version=sugg[0].codebook_version if sugg else None,
+            suggestion_memory_state=sugg[0].memory_state if sugg else None,
             decisions=decisions.get(s.id, [])))
     log.debug("document %d read (run %d, %d segments)", document_id, run, len(segments))
     return schemas.DocumentOut(**_summary(document, len(segments), uploader), text=document.text,

@@ -51,6 +51,11 @@ class SuggestRecord(BaseModel):
     codes: list[CodeOut]
     model_version: str
     codebook_version: str
+    no_code_confidence: float | None = Field(default=None, description="the model's P(nothing to code here)")
+    memory_state: str | None = Field(default=None, description="the confirmation memory consulted: "
+                                     "'<confirmed segments>:<digest>'; none when nothing was confirmed yet")
+    memory_weight: float | None = Field(default=None, description="the memory's share in these scores "
+                                        "(0: no confirmed segment is close enough)")
     meta: dict[str, Any] | None = None
 
 
@@ -99,6 +104,7 @@ class SegmentOut(BaseModel):
     suggestions: list[CodeOut] = []
     suggestion_model_version: str | None = None
     suggestion_codebook_version: str | None = None
+    suggestion_memory_state: str | None = None
     decisions: list[DecisionOut] = []
 
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     auto_promote: bool = Field(default=True, description="promote a retrained model when it passes the gate")
     promotion_tolerance: float = Field(default=0.0, ge=0.0,
                                        description="macro-F1 a new model may lose against the active one and still pass")
+    confirmation_memory: bool = Field(
+        default=True, description="blend the confirmed segments closest to a new segment into its suggestions "
+                                  "at once, between retrains (docs/service.md, 'The learning loop')")
     model_poll_seconds: float = Field(default=2.0, gt=0,
                                       description="how often each worker checks the database for a newly promoted model")
     auth_cache_seconds: float = Field(default=5.0, ge=0,

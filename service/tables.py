@@ -100,6 +100,8 @@ class Suggestion(Base):
     aard_confidence: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[str] = mapped_column(String(64))
     codebook_version: Mapped[str] = mapped_column(String(64))
+    # The confirmation memory consulted ("<confirmed segments>:<digest>"), None when there was none.
+    memory_state: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -254,8 +254,9 @@ class CachedEncoder:
     file holds plain arrays (``np.load(allow_pickle=False)``).
     """
 
-    def __init__(self, encoder: Encoder, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, encoder: Encoder, cache_dir: str | Path | None = None, max_items: int | None = None) -> None:
         self.encoder = encoder
+        self.max_items = max_items  # in memory only: beyond it the oldest vectors are forgotten
         self.name, self.dim = encoder.name, encoder.dim
         self._path = Path(cache_dir) / f"{encoder.name}.npz" if cache_dir else None
         self._vectors: dict[str, np.ndarray] = {}
@@ -276,6 +277,10 @@ class CachedEncoder:
             for key, vector in zip(missing, fresh):
                 self._vectors[key] = vector
             self._dirty = True
+            if self.max_items is not None and len(self._vectors) > self.max_items:
+                wanted = set(keys)
+                for old in [k for k in self._vectors if k not in wanted][: len(self._vectors) - self.max_items]:
+                    del self._vectors[old]  # dicts keep insertion order: the oldest go first
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self._vectors[k] for k in keys]).astype(np.float32)

@@ -40,7 +40,7 @@ from .features import (
     make_question_vectorizer,
     make_word_vectorizer,
 )
-from .text import normalise
+from .text import lemma_string, normalise
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,16 @@ class CodeSuggester(BaseEstimator):
 
     def _dense(self, texts: list[str]) -> np.ndarray:
         return self.encoder_.encode([normalise(t) for t in texts])
+
+    def memory_vectors(self, texts: list[str]):
+        """L2-normalised vectors the confirmation memory compares (``training.memory``): the sentence
+        vectors, or the lemma tf-idf (sparse, already L2-normalised) of a model without an encoder."""
+        if self.encoder_ is not None:
+            dense = self._dense(texts)
+            return dense / np.maximum(np.linalg.norm(dense, axis=1, keepdims=True), 1e-12)
+        vectorizer = self.word_vec_ if self._cfg().use_words else self.char_vec_
+        prepared = [lemma_string(t) for t in texts] if self._cfg().use_words else [normalise(t).lower() for t in texts]
+        return vectorizer.transform(prepared)
 
     def _features(self, inputs: list[Inputs], fit: bool = False) -> sp.csr_matrix:
         return self._features_and_dense(inputs, fit)[0]

@@ -17,6 +17,7 @@ from . import paths
 from .artifacts import ArtifactError, LoadedModel, list_versions, load_model, read_active
 from .estimator import Predictions
 from .features import Inputs
+from .memory import ConfirmationMemory
 from .segmenting import Segment
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,11 @@ def follows_previous(segments: list[Segment]) -> list[bool]:
             and seg.speaker == segments[i - 1].speaker for i, seg in enumerate(segments)]
 
 
-def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None) -> list[dict]:
+def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None,
+                     memory: ConfirmationMemory | None = None) -> list[dict]:
+    """Records for the segments of one document. With ``memory`` (the coders' confirmed segments,
+    ``training.memory``) the scores are blended with those of close confirmed segments, and each
+    record names the memory state and its share (``memory_weight``) beside the model version."""
     model = loaded.model
     # Scores per chunk (bounded memory on a whole folder), then the decision over the whole document,
     # so a turn's context never stops at a chunk boundary.
@@ -40,6 +45,9 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
         return []
     pred = Predictions(*(None if parts[0][k] is None else np.concatenate([p[k] for p in parts]) for k in range(4)))
     pred = model.in_context(pred, follows_previous(segments))
+    shares = None
+    if memory is not None and memory.size:
+        pred, shares = memory.blend(pred, model.memory_vectors([s.text for s in segments]))
     suggestions = model.suggest_from(pred, min_confidence)
     records = []
     for pos, (seg, codes) in enumerate(zip(segments, suggestions)):
@@ -53,6 +61,9 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
             "model_version": loaded.version,
             "codebook_version": loaded.codebook_version,
         }
+        if shares is not None:
+            record["memory_state"] = memory.state
+            record["memory_weight"] = round(float(shares[pos]), 4)
         if pred.no_code_p is not None:  # the detector's P(nothing to code here)
             record["no_code_confidence"] = round(float(pred.no_code_p[pos]), 4)
         if meta:
