@@ -375,6 +375,8 @@
   });
   picker.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); savePicker(); }
+    // Esc closes at once, also from a search field with text (where the browser would only clear it).
+    if (e.key === "Escape") { e.preventDefault(); picker.close(); }
   });
   document.getElementById("picker-save").addEventListener("click", savePicker);
   document.getElementById("picker-cancel").addEventListener("click", () => picker.close());
