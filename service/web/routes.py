@@ -104,7 +104,8 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     missing = exc.status_code == 404
     return _render(request, "error.html", user, status_code=exc.status_code,
                    title=t["page_not_found_title"] if missing else t["title"],
-                   message=t["page_not_found"] if missing else t["other"], status=t["status"].format(status=exc.status_code))
+                   message=t["page_not_found"] if missing else t["other"],
+                   status=t["status"].format(status=exc.status_code))
 
 
 @router.get("/")

@@ -319,7 +319,8 @@ def test_accept_without_a_suggestion_is_refused_with_a_message(service, driver):
     sign_in(driver, url, new_user(service["settings"], "eva"), f"/documenten/{doc['id']}")
     assert not has_suggestion(driver)
     keys(driver, "a")
-    wait(driver, lambda d: d.find_element("id", "toast").get_attribute("textContent") == catalogue()["js"]["nothing_to_accept"])
+    refused = catalogue()["js"]["nothing_to_accept"]
+    wait(driver, lambda d: by_id(d, "toast").get_attribute("textContent") == refused)
     assert by_id(driver, "position").text == "1" and done_count(driver) == 0
     assert my_decisions_of(service, admin, doc["id"], "eva") == {}
     keys(driver, "n")  # what the message suggests works
@@ -394,7 +395,8 @@ def test_the_picker_asks_for_richting_and_aard_with_the_pole_labels(service, dri
     assert "veel (+) of weinig (-)" in selects[1].text  # the pole labels, before any choice
     ctrl_enter(driver)
     wait(driver, lambda d: by_id(d, "picker-message").is_displayed())
-    assert "Ervaren ruimte" in by_id(driver, "picker-message").text and "PO of SO" in by_id(driver, "picker-message").text
+    message = by_id(driver, "picker-message").text
+    assert "Ervaren ruimte" in message and "PO of SO" in message
     assert driver.switch_to.active_element == selects[0]
     keys(driver, Keys.ARROW_DOWN, Keys.ARROW_DOWN)  # SO
     ctrl_enter(driver)
