@@ -16,6 +16,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from training.artifacts import ArtifactError
 from training.codebook import CodebookError, load_codebook
@@ -123,6 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for exc_type, code in ((repository.NotFound, 404), (repository.Conflict, 409), (repository.Invalid, 422),
                            (InputError, 422), (CodebookError, 422), (ArtifactError, 422), (NoModelError, 503)):
         app.add_exception_handler(exc_type, _error(code))
+
+    # Unknown addresses and other HTTP errors: a Dutch page for a browser, JSON for the API.
+    app.add_exception_handler(StarletteHTTPException, web.http_error)
 
     for module in (documents, suggest, decisions, models, misc):
         app.include_router(module.router, prefix=API_PREFIX)

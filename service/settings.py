@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="SQLite file, caches and job logs live here")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/codeerhulp.db")
     models_dir: Path = Field(default=paths.DEFAULT_MODELS_DIR, description="model artifact store")
+    shipped_models_dir: Path | None = Field(
+        default=None, description="the container's own model versions, kept outside the models volume: "
+                                  "`python -m service.container` copies them into a models_dir without any version")
     codebook_path: Path = Field(default=paths.DEFAULT_CODEBOOK, description="the codebook YAML")
     train_config: Path = Field(default=paths.DEFAULT_TRAIN_CONFIG, description="training configuration YAML")
     train_dir: Path = Field(default=paths.TRAIN_DIR, description="the shipped training corpus (JSONL)")

@@ -14,9 +14,11 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from training.agreement import DIMENSIONS, agreement_report
 
@@ -81,9 +83,40 @@ def _render(request: Request, name: str, user: User | None, status_code: int = 2
                                       status_code=status_code)
 
 
+def _orders() -> list[tuple[str, str]]:
+    """The review orders as (value of ?volgorde=, Dutch name): the one list every page shows."""
+    names = catalogue()["orders"]
+    return [(order, names[order]) for order in queries.ORDERS]
+
+
+def _wants_html(request: Request) -> bool:
+    # The API (and any client that does not ask for HTML, such as curl or httpx) keeps JSON errors.
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Errors outside the API: a Dutch page for a browser, FastAPI's JSON for everyone else."""
+    if not _wants_html(request):
+        return await http_exception_handler(request, exc)
+    services = getattr(request.app.state, "services", None)
+    user = _user(request, services) if services is not None else None
+    t = catalogue()["errors"]
+    missing = exc.status_code == 404
+    return _render(request, "error.html", user, status_code=exc.status_code,
+                   title=t["page_not_found_title"] if missing else t["title"],
+                   message=t["page_not_found"] if missing else t["other"],
+                   status=t["status"].format(status=exc.status_code))
+
+
 @router.get("/")
 def home() -> RedirectResponse:
     return RedirectResponse("/documenten", status_code=303)
+
+
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    # Browsers ask for /favicon.ico on pages without an icon link (the API docs): the same SVG.
+    return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
 @router.get("/aanmelden", name="signin_page")
@@ -119,7 +152,7 @@ def documents_page(request: Request, services: ServicesDep) -> Response:
         return _to_signin(request)
     documents = services.db.read(lambda s: repository.list_documents(s, limit=1000))
     done = services.db.read(lambda s: queries.progress(s, [d.id for d in documents]))
-    return _render(request, "documents.html", user, documents=documents, progress=done)
+    return _render(request, "documents.html", user, documents=documents, progress=done, orders=_orders())
 
 
 @router.get("/documenten/{document_id}")
@@ -143,7 +176,8 @@ def segment_page(request: Request, services: ServicesDep, document_id: int, volg
     decisions_json = {s_id: {"action": d.action, "codes": [c.model_dump() for c in d.codes]}
                       for s_id, d in mine.items() if d is not None}
     return _render(request, "segment.html", user, document=document, segments=segments, mine=mine, start=start,
-                   order=order, codebook=_codebook_view(services), decisions_json=decisions_json)
+                   order=order, orders=_orders(), codebook=_codebook_view(services), decisions_json=decisions_json,
+                   position_key=f"codeerhulp.fragment.{document.id}.{user.name}")
 
 
 @router.get("/overeenstemming")

@@ -63,13 +63,17 @@ def wait_job(url: str, token: str, job_id: int) -> dict:
     raise RuntimeError("the retrain did not finish")
 
 
-def shoot(driver, path: Path, full_page: bool = False) -> None:  # noqa: ANN001
+WIDTH, HEIGHT = 1366, 900  # a common laptop screen; the narrow views are 800 px wide
+
+
+def shoot(driver, path: Path, full_page: bool = False, width: int = WIDTH) -> None:  # noqa: ANN001
+    driver.set_window_size(width, HEIGHT)
     if full_page:
         height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1280, max(900, height + 120))  # + the window frame headless still counts
+        driver.set_window_size(width, max(HEIGHT, height + 120))  # + the window frame headless still counts
     time.sleep(0.4)  # let the toast and transitions settle
     driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 900)
+    driver.set_window_size(WIDTH, HEIGHT)
     log.info("saved %s", path)
 
 
@@ -93,6 +97,7 @@ def main() -> None:
         raise SystemExit(reason)
     args.out.mkdir(parents=True, exist_ok=True)
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -132,11 +137,20 @@ def main() -> None:
                 shoot(driver, args.out / "documenten.png")
                 driver.get(f"{url}/documenten/{doc['id']}")
                 time.sleep(0.5)
-                shoot(driver, args.out / "fragment.png", full_page=True)
-                ActionChains(driver).send_keys("e").perform()
+                shoot(driver, args.out / "fragment.png")
+                shoot(driver, args.out / "fragment-800.png", width=800)
+                ActionChains(driver).send_keys("?").perform()
                 time.sleep(0.3)
-                ActionChains(driver).send_keys("ruimte").perform()
+                shoot(driver, args.out / "sneltoetsen.png")
+                ActionChains(driver).send_keys(Keys.ESCAPE, "e").perform()
+                time.sleep(0.3)
+                # A code added from the search has no richting and aard yet: the coder chooses them.
+                ActionChains(driver).send_keys(*[Keys.BACKSPACE] * 5, "ervaren ruimte", Keys.ENTER).perform()
+                time.sleep(0.3)
                 shoot(driver, args.out / "codekiezer.png")
+                ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+                driver.get(f"{url}/bestaat-niet")
+                shoot(driver, args.out / "niet-gevonden.png")
                 sign_in(driver, url, tokens["ilse"], "/overeenstemming")
                 shoot(driver, args.out / "overeenstemming.png", full_page=True)
             finally:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, delete
 
+from service.tables import Suggestion
 from service.web.routes import catalogue
 from tests.service.conftest import auth
 
-from .browser import chromium_missing, make_driver, new_user, service_settings, start_service, transcript, upload
+from .browser import (ANSWERS, QUESTIONS, chromium_missing, make_driver, new_user, service_settings, start_service,
+                      transcript, upload)
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))]
 
@@ -94,6 +97,10 @@ def my_decisions(service, token: str, coder: str) -> dict[int, dict]:
     return {s["ordinal"]: d for s in doc["segments"] for d in s["decisions"] if d["coder"] == coder}
 
 
+def has_suggestion(driver) -> bool:
+    return bool(css(driver, "article.segment:not([hidden]) .suggestions li"))
+
+
 def agreement_row(driver, pair: str):
     rows = css(driver, f'#kappa-pairs tr[data-pair="{pair}"]')
     return rows[0] if rows else None
@@ -117,6 +124,7 @@ def test_code_three_segments_with_the_keyboard_reload_and_see_agreement(service,
     assert first_text.startswith("Nou, ik heb me eigenlijk zelf aangemeld")
     assert "bij de PLG" in css(driver, "article.segment:not([hidden]) .question p")[0].text
 
+    assert has_suggestion(driver)  # the first answer always gets its best factor
     keys(driver, "a")  # accept; the view moves on by itself
     wait(driver, lambda d: done_count(d) == 1)
     keys(driver, "r")  # reject
@@ -126,6 +134,10 @@ def test_code_three_segments_with_the_keyboard_reload_and_see_agreement(service,
     assert by_id(driver, "picker-search") == driver.switch_to.active_element
     keys(driver, "sfeer plg", Keys.ENTER)  # search by Dutch label, Enter adds the highlighted code
     wait(driver, lambda d: any(li.get_attribute("data-factor") == "sfeer_plg" for li in css(d, "#picker-chosen li.chosen")))
+    ctrl_enter(driver)  # refused: the new code has no aard yet; the focus goes to its aard
+    wait(driver, lambda d: by_id(d, "picker-message").is_displayed())
+    assert "veilig-constructief (+) of onveilig-destructief (-)" in by_id(driver, "picker-message").text
+    keys(driver, Keys.ARROW_DOWN)  # + veilig-constructief
     ctrl_enter(driver)
     wait(driver, lambda d: done_count(d) == 3)
     assert by_id(driver, "position").text == "4"
@@ -141,7 +153,7 @@ def test_code_three_segments_with_the_keyboard_reload_and_see_agreement(service,
 
     stored = my_decisions(service, token, "anna")
     assert {k: v["action"] for k, v in stored.items()} == {1: "accept", 2: "reject", 3: "correct"}
-    assert any(c["factor"] == "sfeer_plg" for c in stored[3]["codes"])
+    assert {"factor": "sfeer_plg", "richting": "-", "aard": "+"} in stored[3]["codes"]
 
     driver.get(f"{url}/overeenstemming")
     row = agreement_row(driver, "anna|model")
@@ -190,11 +202,14 @@ def test_a_new_coder_codes_all_twenty_segments_with_the_keyboard_only(service, d
                 wait(driver, lambda d, n=n: len(css(d, "#picker-chosen li.chosen")) == n - 1)
             keys(driver, "facilitering", Keys.ENTER)
             wait(driver, lambda d: len(css(d, "#picker-chosen li.chosen")) == 1)
-            keys(driver, Keys.TAB, Keys.ARROW_DOWN)  # aard: + (voldoende) -> - (onvoldoende)
+            # No aard is chosen for a new code: the first arrow picks + (voldoende), the second - (onvoldoende).
+            keys(driver, Keys.TAB, Keys.ARROW_DOWN, Keys.ARROW_DOWN)
             ctrl_enter(driver)
             plan.append("correct")
         else:
             action = {0: "accept", 1: "no_code", 2: "accept", 3: "reject"}[i % 5]
+            if action == "accept" and not has_suggestion(driver):
+                action = "no_code"  # nothing to accept: the page refuses an empty accept (tested below)
             keys(driver, {"accept": "a", "no_code": "n", "reject": "r"}[action])
             plan.append(action)
         wait(driver, lambda d, i=i: done_count(d) == i + 1)
@@ -211,3 +226,197 @@ def test_a_new_coder_codes_all_twenty_segments_with_the_keyboard_only(service, d
     wait(driver, lambda d: done_count(d) == N_SEGMENTS)
     assert "hide-conf" in driver.find_element("tag name", "html").get_attribute("class")
     assert not any(c.is_displayed() for c in css(driver, "article.segment:not([hidden]) .conf"))
+
+
+# ---------------------------------------------------------------------------------------------
+# What a coder tripped over in Chromium at 1366x900 and 800 px, one test each.
+
+def open_document(driver, service, document_id: int, query: str = "") -> None:
+    driver.get(f"{service['server'].url}/documenten/{document_id}{query}")
+    wait(driver, lambda d: by_id(d, "position").text != "")
+
+
+def visible(driver, selector: str):
+    return css(driver, f"article.segment:not([hidden]) {selector}")[0]
+
+
+def uncovered(driver, element) -> bool:
+    """The element lies inside the viewport and nothing (the sticky action bar) is drawn over it."""
+    return driver.execute_script("""
+        const el = arguments[0], r = el.getBoundingClientRect();
+        if (r.width === 0 || r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) return false;
+        const hit = document.elementFromPoint(r.left + Math.min(r.width / 2, 40), r.top + r.height / 2);
+        return hit !== null && (el === hit || el.contains(hit));""", element)
+
+
+def test_the_help_lists_every_key_the_page_handles_and_question_mark_in_the_picker_is_text(service, driver):
+    from selenium.webdriver.common.keys import Keys
+
+    url, doc = service["server"].url, service["document"]
+    sign_in(driver, url, new_user(service["settings"], "carla"), f"/documenten/{doc['id']}")
+    keys(driver, "?")
+    wait(driver, lambda d: by_id(d, "help").is_displayed())
+    names = catalogue()["shortcuts"]["key_names"]
+    handled = by_id(driver, "review").get_attribute("data-keys").split(" ")  # what the key handler answers to
+    listed = [k.text for k in css(driver, "#help-keys dt kbd")]
+    assert sorted(names.get(k, k) for k in handled) == sorted(listed)
+    texts = [dd.text for dd in css(driver, "#help-keys dd")]
+    assert len(texts) == len(catalogue()["shortcuts"]["bindings"]) and all(texts)
+    assert catalogue()["shortcuts"]["bindings"][0]["text"] in texts
+    keys(driver, "?")  # the same key closes it
+    wait(driver, lambda d: not by_id(d, "help").is_displayed())
+
+    keys(driver, "e")
+    wait(driver, lambda d: by_id(d, "picker").is_displayed())
+    keys(driver, "?")  # typed in the search field: text, not the help
+    assert by_id(driver, "picker-search").get_attribute("value") == "?"
+    assert not by_id(driver, "help").is_displayed()
+    keys(driver, Keys.ESCAPE)
+    wait(driver, lambda d: not by_id(d, "picker").is_displayed())
+    assert my_decisions(service, service["admin"], "carla") == {}  # looking around decided nothing
+
+
+@pytest.mark.parametrize("width", [1366, 800])
+def test_the_own_decision_is_visible_and_the_page_fits_from_800_px(service, driver, width):
+    url = service["server"].url
+    admin = service["admin"]
+    # Long answers: the card is taller than the window, as on a real transcript.
+    long_answer = " ".join(ANSWERS * 2)[:1800]
+    text = "".join(f"I: {QUESTIONS[i]}\nL9: {long_answer}\n" for i in range(3))
+    long_doc = upload(service["server"], admin, text, f"lang_{width}.txt")
+    driver.set_window_size(width, 900)
+    name = f"dirk{width}"
+    sign_in(driver, url, new_user(service["settings"], name), f"/documenten/{long_doc['id']}")
+    assert driver.execute_script("return document.documentElement.scrollWidth <= innerWidth")  # no sideways scroll
+    decision = visible(driver, ".mine .decision")
+    assert uncovered(driver, decision) and decision.text == catalogue()["segment"]["undecided"]
+    for button in css(driver, ".actions-bar button"):
+        assert uncovered(driver, button)
+    keys(driver, "n")  # decided: the view moves on; coming back shows the decision in view
+    wait(driver, lambda d: by_id(d, "position").text == "2")
+    keys(driver, "k")
+    wait(driver, lambda d: by_id(d, "position").text == "1")
+    decision = visible(driver, ".mine .decision")
+    assert decision.text == catalogue()["decision"]["no_code"] and uncovered(driver, decision)
+    # Scrolled to the end of a long segment, the whole card ends above the action bar.
+    driver.execute_script("window.scrollTo(0, document.documentElement.scrollHeight)")
+    assert driver.execute_script("""
+        const card = document.querySelector("article.segment:not([hidden])").getBoundingClientRect();
+        return card.bottom <= document.querySelector(".actions-bar").getBoundingClientRect().top + 1;""")
+    driver.get(f"{url}/documenten")
+    assert driver.execute_script("return document.documentElement.scrollWidth <= innerWidth")
+
+
+def test_accept_without_a_suggestion_is_refused_with_a_message(service, driver):
+    url, admin = service["server"].url, service["admin"]
+    doc = upload(service["server"], admin, transcript(2), "zonder_voorstel.txt")
+    first = doc["segments"][0]["id"]
+    # The model had nothing to suggest for the first segment (as its no-code detector often decides).
+    engine = create_engine(service["settings"].resolved_database_url())
+    with engine.begin() as conn:
+        conn.execute(delete(Suggestion).where(Suggestion.segment_id == first))
+    engine.dispose()
+    sign_in(driver, url, new_user(service["settings"], "eva"), f"/documenten/{doc['id']}")
+    assert not has_suggestion(driver)
+    keys(driver, "a")
+    refused = catalogue()["js"]["nothing_to_accept"]
+    wait(driver, lambda d: by_id(d, "toast").get_attribute("textContent") == refused)
+    assert by_id(driver, "position").text == "1" and done_count(driver) == 0
+    assert my_decisions_of(service, admin, doc["id"], "eva") == {}
+    keys(driver, "n")  # what the message suggests works
+    wait(driver, lambda d: done_count(d) == 1)
+    assert my_decisions_of(service, admin, doc["id"], "eva")[1]["action"] == "no_code"
+
+
+def my_decisions_of(service, token: str, document_id: int, coder: str) -> dict[int, dict]:
+    doc = httpx.get(f"{service['server'].url}/api/v1/documents/{document_id}", headers=auth(token)).json()
+    return {s["ordinal"]: d for s in doc["segments"] for d in s["decisions"] if d["coder"] == coder}
+
+
+def test_a_failed_save_does_not_advance_says_why_and_survives_a_reload(service, driver):
+    url, doc = service["server"].url, service["document"]
+    token = new_user(service["settings"], "femke")
+    sign_in(driver, url, token, f"/documenten/{doc['id']}")
+    keys(driver, "n")
+    wait(driver, lambda d: done_count(d) == 1 and by_id(d, "position").text == "2")
+    # A new tab: the cookie shows the pages, but the tab has no token to save with.
+    driver.switch_to.new_window("tab")
+    open_document(driver, service, doc["id"])
+    assert by_id(driver, "position").text == "2"
+    keys(driver, "r")
+    wait(driver, lambda d: by_id(d, "save-alert").is_displayed())
+    js = catalogue()["js"]
+    alert = by_id(driver, "save-alert-text").text
+    assert js["not_saved"] in alert and js["reason_no_token"] in alert and js["kept"] in alert
+    assert by_id(driver, "save-alert-signin").is_displayed()
+    assert by_id(driver, "position").text == "2" and done_count(driver) == 1  # did not advance, nothing counted
+    assert visible(driver, ".mine .unsaved").is_displayed()
+    assert catalogue()["decision"]["reject"] in visible(driver, ".mine .unsaved-text").text
+    assert set(my_decisions(service, token, "femke")) == {1}
+
+    keys(driver, "j", "j")  # wander off, then reload: the position and the unsaved decision come back
+    driver.execute_script("history.replaceState(null, '', location.pathname)")  # as if opened from the list
+    driver.refresh()
+    wait(driver, lambda d: by_id(d, "position").text == "4")
+    assert by_id(driver, "save-alert").is_displayed()
+    keys(driver, "k", "k")
+    wait(driver, lambda d: by_id(d, "position").text == "2")
+    assert visible(driver, ".mine .unsaved").is_displayed()
+
+    by_id(driver, "save-alert-signin").click()  # sign in again in this tab, come back, save with s
+    wait(driver, lambda d: "/aanmelden" in d.current_url)
+    keys(driver, token, "\n")
+    wait(driver, lambda d: f"/documenten/{doc['id']}" in d.current_url and d.find_elements("id", "position"))
+    assert by_id(driver, "position").text == "2"
+    keys(driver, "s")
+    wait(driver, lambda d: done_count(d) == 2)
+    assert not by_id(driver, "save-alert").is_displayed()
+    assert not visible(driver, ".mine .unsaved").is_displayed()
+    assert visible(driver, ".mine .decision").text == catalogue()["decision"]["reject"]
+    assert {k: v["action"] for k, v in my_decisions(service, token, "femke").items()} == {1: "no_code", 2: "reject"}
+
+
+def test_the_picker_asks_for_richting_and_aard_with_the_pole_labels(service, driver):
+    from selenium.webdriver.common.keys import Keys
+
+    url, doc = service["server"].url, service["document"]
+    token = new_user(service["settings"], "gijs")
+    sign_in(driver, url, token, f"/documenten/{doc['id']}")
+    keys(driver, "e")
+    wait(driver, lambda d: by_id(d, "picker").is_displayed())
+    while css(driver, "#picker-chosen li.chosen"):  # start empty: take the suggested codes off
+        n = len(css(driver, "#picker-chosen li.chosen"))
+        keys(driver, Keys.BACKSPACE)
+        wait(driver, lambda d, n=n: len(css(d, "#picker-chosen li.chosen")) == n - 1)
+    keys(driver, "ervaren ruimte", Keys.ENTER)  # a factor with both richtingen
+    wait(driver, lambda d: len(css(d, "#picker-chosen li.chosen")) == 1)
+    selects = css(driver, "#picker-chosen li.chosen select")
+    assert [s.get_attribute("value") for s in selects] == ["", ""]  # nothing chosen for the coder
+    assert "veel (+) of weinig (-)" in selects[1].text  # the pole labels, before any choice
+    ctrl_enter(driver)
+    wait(driver, lambda d: by_id(d, "picker-message").is_displayed())
+    message = by_id(driver, "picker-message").text
+    assert "Ervaren ruimte" in message and "PO of SO" in message
+    assert driver.switch_to.active_element == selects[0]
+    keys(driver, Keys.ARROW_DOWN, Keys.ARROW_DOWN)  # SO
+    ctrl_enter(driver)
+    wait(driver, lambda d: "veel (+) of weinig (-)" in by_id(d, "picker-message").text)
+    assert driver.switch_to.active_element == selects[1]
+    assert my_decisions(service, token, "gijs") == {}  # nothing saved while a choice is missing
+    keys(driver, Keys.ARROW_DOWN, Keys.ARROW_DOWN)  # - weinig
+    ctrl_enter(driver)
+    wait(driver, lambda d: done_count(d) == 1)
+    assert my_decisions(service, token, "gijs")[1]["codes"] == [{"factor": "ervaren_ruimte", "richting": "SO", "aard": "-"}]
+
+
+def test_an_unknown_address_shows_a_dutch_page(service, driver):
+    url = service["server"].url
+    sign_in(driver, url, new_user(service["settings"], "hanna"))
+    driver.get(f"{url}/documenten/1/bestaat-niet")
+    errors = catalogue()["errors"]
+    assert driver.find_element("tag name", "h1").text == errors["page_not_found_title"]
+    assert errors["page_not_found"] in by_id(driver, "error-page").text
+    assert driver.find_element("tag name", "html").get_attribute("lang") == "nl"
+    assert "{" not in driver.page_source.split("<body", 1)[1][:200]  # a page, not JSON
+    css(driver, "#error-page a")[0].click()
+    wait(driver, lambda d: d.current_url.endswith("/documenten"))

@@ -135,3 +135,61 @@ def test_every_interface_string_comes_from_the_catalogue():
         visible = re.sub(r"<[^>]+>", " ", text)
         words = re.findall(r"[A-Za-zë]{4,}", visible)
         assert not words, f"{template.name} has text outside the catalogue: {words[:5]}"
+
+
+def test_unknown_addresses_get_a_dutch_page_in_a_browser_and_json_from_the_api(client, users):
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser sends
+    page = client.get("/bestaat-niet", headers=html)
+    errors = catalogue()["errors"]
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert 'lang="nl"' in page.text and errors["page_not_found_title"] in page.text and errors["page_not_found"] in page.text
+    # The API keeps JSON, for a browser too, and so does any client that does not ask for HTML.
+    for path, headers in (("/api/v1/bestaat-niet", html), ("/bestaat-niet", {"Accept": "application/json"}),
+                          ("/bestaat-niet", {})):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    r = client.get("/api/v1/documents/999", headers={**html, **auth(users["anna"])})
+    assert r.status_code == 404 and "999" in r.json()["detail"]
+    # A signed-in coder keeps their header on the error page.
+    sign_in(client, users["anna"])
+    assert 'id="who">anna<' in client.get("/documenten/x/y", headers=html).text
+
+
+def test_pages_have_our_own_favicon(client, users):
+    sign_in(client, users["anna"])
+    assert 'rel="icon" type="image/svg+xml"' in client.get("/documenten").text
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml") and "<svg" in icon.text
+    r = client.get("/favicon.ico", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == "/static/favicon.svg"
+
+
+def test_one_set_of_order_names_on_every_page(client, users, document):
+    names = catalogue()["orders"]
+    assert tuple(names) == queries.ORDERS  # every order has one Dutch name, and only those
+    sign_in(client, users["anna"])
+    listing = client.get("/documenten").text
+    view = client.get(f"/documenten/{document['id']}").text
+    for order, name in names.items():
+        assert f'?volgorde={order}" aria-current="page">{name}<' in view or f'?volgorde={order}" >{name}<' in view
+        if order != "document":  # the list opens the document order with its "Coderen" button
+            assert f'?volgorde={order}">{name}<' in listing
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "web.md").read_text(encoding="utf-8")
+    assert all(name.lower() in docs.lower() for name in names.values())
+
+
+def test_help_lists_every_key_binding_and_the_page_handles_each(client, users, document):
+    bindings = catalogue()["shortcuts"]["bindings"]
+    sign_in(client, users["anna"])
+    page = client.get(f"/documenten/{document['id']}").text
+    help_keys = re.search(r'<dl class="keys" id="help-keys">(.*?)</dl>', page, re.S).group(1)
+    names = catalogue()["shortcuts"]["key_names"]
+    for b in bindings:
+        assert b["text"] in help_keys
+        for key in b["keys"]:
+            assert f"<kbd>{names.get(key, key)}</kbd>" in help_keys
+    # review.js builds its key handler from this list: every action it names must exist there.
+    script = (WEB_DIR / "static" / "review.js").read_text(encoding="utf-8")
+    handlers = re.search(r"const actions = \{(.*?)\n  \};", script, re.S).group(1)
+    defined = set(re.findall(r"^\s+(\w+)(?:[:,])", handlers, re.M))
+    assert {b["action"] for b in bindings} <= defined

@@ -32,18 +32,41 @@ const Codeerhulp = (() => {
     setTimeout(() => { location.href = "/aanmelden?next=" + encodeURIComponent(next); }, 1200);
   }
 
+  // Why an API call failed: `status` is the HTTP status, 0 when the server could not be reached,
+  // "no_token" when this tab holds no token; `detail` is the API's own (English) message.
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(detail || String(status));
+      this.status = status;
+      this.detail = detail;
+    }
+  }
+
   // The JSON API with the Bearer token; the HttpOnly cookie only lets the server render pages.
-  async function api(method, path, body) {
+  // By default a missing or refused token sends the tab to the sign-in page; a page that keeps
+  // unsaved work and explains itself passes { signIn: false }.
+  async function api(method, path, body, { signIn = true } = {}) {
     const token = sessionStorage.getItem(TOKEN_KEY);
-    if (!token) { signInAgain(); throw new Error("no token"); }
-    const response = await fetch(path, {
-      method,
-      headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (response.status === 401) { signInAgain(); throw new Error("401"); }
+    if (!token) {
+      if (signIn) signInAgain();
+      throw new ApiError("no_token", "no token");
+    }
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(0, e.message);
+    }
+    if (response.status === 401 && signIn) signInAgain();
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.detail ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : String(response.status));
+    if (!response.ok) {
+      const detail = data.detail ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : "";
+      throw new ApiError(response.status, detail);
+    }
     return data;
   }
 
@@ -132,5 +155,7 @@ const Codeerhulp = (() => {
     initAdmin();
   });
 
-  return { api, toast, strings: getStrings, CONF_KEY };
+  const signedIn = () => Boolean(sessionStorage.getItem(TOKEN_KEY));
+
+  return { api, toast, signedIn, strings: getStrings, CONF_KEY };
 })();
