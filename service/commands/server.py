@@ -35,6 +35,9 @@ def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
 
+WORKER_HEALTHCHECK_SECONDS = 120
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -52,8 +55,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     os.environ.setdefault("CODEERHULP_LOG_LEVEL", args.log_level.upper())
+    # A worker loads its model (and may build the encoder engine) before it answers uvicorn's health
+    # check; uvicorn's 5 s default killed and restarted workers in a loop on a busy 2-core machine.
     uvicorn.run("service.main:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=not args.no_access_log)
+                log_level=args.log_level, access_log=not args.no_access_log,
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
     return 0
 
 
