@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 GATE_METRIC = "macro_f1"
 
 
@@ -22,3 +24,53 @@ def gate(new: dict | None, old: dict | None, metric: str = GATE_METRIC, toleranc
     if new[metric] + 1e-12 >= old[metric] - tolerance:
         return Decision(True, f"{metric} {new[metric]:.3f} is not worse than {old[metric]:.3f}")
     return Decision(False, f"{metric} {new[metric]:.3f} is worse than the active model's {old[metric]:.3f}")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """New minus active on the same held-out segments, with a paired bootstrap interval."""
+
+    metric: str
+    n: int
+    new: float
+    old: float
+    difference: float
+    low: float
+    high: float
+    resamples: int
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def segment_f1(gold: list[set[str]], shown: list[set[str]]) -> list[float]:
+    """Per segment: F1 of the shown factor set against the confirmed one (both empty: 1, a right no-code)."""
+    out = []
+    for g, s in zip(gold, shown, strict=True):
+        out.append(1.0 if not g and not s else 2 * len(g & s) / (len(g) + len(s)))
+    return out
+
+
+def paired_difference(new: list[float], old: list[float], metric: str = "segment_f1", resamples: int = 2000,
+                      level: float = 0.95, seed: int = 0) -> Comparison:
+    """Mean per-segment score of both models and the percentile bootstrap interval of their
+    difference, resampling segments (paired: both models are scored on the same draw)."""
+    a, b = np.asarray(new, dtype=float), np.asarray(old, dtype=float)
+    if len(a) != len(b) or len(a) == 0:
+        raise ValueError("both models need scores on the same, non-empty held-out segments")
+    diff = a - b
+    draws = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
+    means = diff[draws].mean(axis=1)
+    tail = (1 - level) / 2
+    return Comparison(metric, len(diff), float(a.mean()), float(b.mean()), float(diff.mean()),
+                      float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), resamples)
+
+
+def gate_paired(comparison: Comparison, tolerance: float = 0.0) -> Decision:
+    """Promote when the new model's mean is not worse than the active one's by more than ``tolerance``;
+    the interval says how sure that is (a lead sees it beside the decision)."""
+    c = comparison
+    interval = f"difference {c.difference:+.3f}, 95% interval {c.low:+.3f} to {c.high:+.3f}, n = {c.n}"
+    if c.difference + 1e-12 >= -tolerance:
+        return Decision(True, f"{c.metric} {c.new:.3f} is not worse than {c.old:.3f} ({interval})")
+    return Decision(False, f"{c.metric} {c.new:.3f} is worse than the active model's {c.old:.3f} ({interval})")

@@ -1,0 +1,161 @@
+"""The learning loop played on the transcript split; writes BENCHMARKS.md (loop).
+
+    python benchmarks/bench_loop.py [--confirmed 0,1,2,4] [--retrain-at 2] [--seeds 2]
+
+A writer's documents stand for one team's project (one school, its teachers and PLG). In a random
+order (``--seeds`` orders per writer), coders confirm the first n documents whole; the writer's
+other documents are scored. Three models:
+
+- static: the active shipped model as it is;
+- memory: the same model with the confirmation memory of the n documents (``training.memory``),
+  no retrain: what a coder sees within a second of the decision;
+- retrain (at ``--retrain-at`` documents): the default configuration trained on the corpus plus the
+  confirmed segments, given the static model's decision rule, with the memory as well.
+
+Scores on the unseen documents of every writer, averaged: primary kappa as suggested, top-1 kappa,
+hit@1 and hit@3 over codable segments, aard accuracy of shown codes with a right factor; and the
+seconds a memory update and a retrain take. The shipped model's decision rule was chosen on this
+split, so absolute figures are optimistic; the differences between rows are what this measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import ROOT, git_commit, machine, write_section  # noqa: E402
+from training import paths  # noqa: E402
+from training.artifacts import load_model, read_active  # noqa: E402
+from training.codebook import load_codebook  # noqa: E402
+from training.data import load_corpus  # noqa: E402
+from training.estimator import CodeSuggester, Predictions  # noqa: E402
+from training.evaluate import evaluate_suggestions  # noqa: E402
+from training.memory import ConfirmationMemory, Remembered  # noqa: E402
+from training.train import TrainConfig, build_encoder, inputs_of  # noqa: E402
+from training.transcripts import follows_previous, load_transcripts  # noqa: E402
+
+CACHE = ROOT / "data" / "cache"
+COLUMNS = ("kappa_primary", "kappa_top1", "hit1", "hit3", "aard_accuracy")
+
+
+def project_orders(split, seeds: int) -> list[list[tuple[str, str]]]:
+    """Per seed and writer, the writer's documents in a random order: the order they get confirmed."""
+    orders = []
+    for seed in range(seeds):
+        rng = random.Random(seed)
+        for writer in sorted({t.writer for t in split}):
+            documents = sorted({t.document for t in split if t.writer == writer})
+            rng.shuffle(documents)
+            orders.append([(writer, d) for d in documents])
+    return orders
+
+
+def scored(model, split, rows: list[int], pred: Predictions) -> dict:
+    examples = [split[i].example for i in rows]
+    return evaluate_suggestions(examples, model.suggest_from(pred), list(model.factor_ids_), pred.factor_p)["summary"]
+
+
+def take(pred: Predictions, rows: list[int]) -> Predictions:
+    return Predictions(*(None if p is None else p[rows] for p in pred))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--confirmed", default="0,1,2,4", help="numbers of confirmed documents per project")
+    parser.add_argument("--retrain-at", type=int, default=2, help="retrain after this many documents (0: never)")
+    parser.add_argument("--seeds", type=int, default=2, help="random document orders per writer")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    codebook = load_codebook(paths.DEFAULT_CODEBOOK)
+    split = load_transcripts(codebook=codebook)
+    examples = [t.example for t in split]
+    follows = follows_previous(split)
+    static = load_model(paths.DEFAULT_MODELS_DIR, read_active(paths.DEFAULT_MODELS_DIR)).model
+    static.encoder_ = build_encoder(static._cfg().encoder, CACHE)
+    pred_static = static.in_context(static.predictions(inputs_of(examples)), follows)
+    vectors = static.memory_vectors([e.text for e in examples])
+    static.encoder_.save()
+    position = {(t.writer, t.document): [] for t in split}
+    for i, t in enumerate(split):
+        position[(t.writer, t.document)].append(i)
+
+    counts = [int(n) for n in args.confirmed.split(",")]
+    table: dict[str, list[dict]] = {}
+    update_seconds, retrain_seconds, retrain_sizes = [], [], []
+    corpus = load_corpus(paths.TRAIN_DIR, codebook)
+    config = TrainConfig.load().model
+    for order in project_orders(split, args.seeds):
+        for n in counts:
+            if n >= len(order):
+                continue
+            confirmed = [i for d in order[:n] for i in position[d]]
+            unseen = [i for d in order[n:] for i in position[d]]
+            table.setdefault(f"static, {n} confirmed", []).append(
+                scored(static, split, unseen, take(pred_static, unseen)))
+            t0 = time.perf_counter()
+            memory = ConfirmationMemory(static, [Remembered(str(i), examples[i].text, tuple(examples[i].codes))
+                                                 for i in confirmed])
+            blended, _ = memory.blend(take(pred_static, unseen), vectors[unseen])
+            update_seconds.append(time.perf_counter() - t0)
+            table.setdefault(f"memory, {n} confirmed", []).append(scored(static, split, unseen, blended))
+            if n and n == args.retrain_at:
+                t0 = time.perf_counter()
+                train = corpus + [examples[i] for i in confirmed]
+                encoder = build_encoder(config.encoder, CACHE)
+                model = CodeSuggester(config).fit(inputs_of(train), [e.codes for e in train], codebook, encoder)
+                rule = static.decision_rule_
+                model.set_decision_rule(rule["no_code_threshold"], rule["further_threshold"], "bench_loop",
+                                        rule.get("context_weight", 0.0))
+                retrain_seconds.append(time.perf_counter() - t0)
+                retrain_sizes.append(len(train))
+                unseen_examples = [examples[i] for i in unseen]
+                pred = model.in_context(model.predictions(inputs_of(unseen_examples)), [follows[i] for i in unseen])
+                table.setdefault(f"retrain, {n} confirmed", []).append(scored(model, split, unseen, pred))
+                memory = ConfirmationMemory(model, [Remembered(str(i), examples[i].text, tuple(examples[i].codes))
+                                                    for i in confirmed])
+                blended, _ = memory.blend(pred, model.memory_vectors([e.text for e in unseen_examples]))
+                table.setdefault(f"retrain + memory, {n} confirmed", []).append(scored(model, split, unseen, blended))
+                encoder.save()
+            log(f"{order[0][0]} n={n}: " + ", ".join(f"{k}={v[-1]['hit1']}" for k, v in table.items()
+                                                     if k.endswith(f" {n} confirmed")))
+    means = {name: {c: round(float(np.mean([r[c] for r in rows if r.get(c) is not None])), 3) for c in COLUMNS}
+             for name, rows in table.items()}
+    result = {"means": means, "projects": len(project_orders(split, args.seeds)),
+              "memory_update_seconds_max": round(max(update_seconds), 3),
+              "retrain_seconds": [round(s, 1) for s in retrain_seconds], "retrain_segments": retrain_sizes}
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "loop.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if args.no_write:
+        return
+    body = [
+        "## The learning loop (transcript split)",
+        "",
+        f"Measured by `python benchmarks/bench_loop.py --confirmed {args.confirmed} --retrain-at {args.retrain_at} "
+        f"--seeds {args.seeds}` (commit {git_commit()}, {time.perf_counter() - started:.0f} s) on {machine()}. "
+        f"Each writer's documents are one project ({result['projects']} projects: writers x orders); the first n "
+        "documents are confirmed whole, the rest are scored. Means over projects; the shipped rule was chosen on "
+        "this split, so compare rows, not absolute values.",
+        "",
+        "| model | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS),
+    ]
+    body += [f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in COLUMNS) + " |" for name, s in means.items()]
+    body += ["", f"Memory update (build from the confirmed documents and blend): at most "
+             f"{result['memory_update_seconds_max']} s. Retrain (features and heads, sentence vectors cached) on "
+             f"{retrain_sizes[0] if retrain_sizes else 0} segments: "
+             f"{', '.join(str(s) for s in result['retrain_seconds'])} s.", ""]
+    write_section("loop", "\n".join(body))
+
+
+if __name__ == "__main__":
+    main()
