@@ -49,6 +49,7 @@ def lemmas(text: str) -> list[str]:
     return [lemma(t) for t in tokens(text) if t not in FILLERS]
 
 
+@lru_cache(maxsize=50_000)  # a retrain in a long-lived process analyses the corpus once, not every time
 def lemma_string(text: str) -> str:
     """Lemmas joined by spaces: the form the word-level vectorizers read.
 
