@@ -20,8 +20,18 @@ Conventions
   sum_{c,k} n_c n_k d_ck``, where ``o_ck`` counts the c-k value pairs within units, each unit
   weighted by ``1 / (m_u - 1)``; nominal alpha uses ``d_ck = 1`` for ``c != k``, MASI alpha uses
   the MASI distance between code sets (Passonneau 2006).
-- Reading guide (Krippendorff): alpha >= .800 reliable; >= .667 tentative conclusions only;
-  below that unreliable.
+- A coder's codes on a unit are *ordered*: the first is the **main code** (the coder's first
+  choice, the model's most confident code). Cohen's kappa and the confusion matrix, which need one
+  category per unit, use it (:func:`primary_label`). Values given as a set have no order; their
+  main code is the sorted-first, which is arbitrary, so callers pass lists.
+- Every coefficient comes with its n (the units it rests on) and a 95% bootstrap percentile
+  interval over resampled units (:mod:`training.bootstrap`; the number of resamples and the seed
+  are in the report).
+- Verdicts are given only from :data:`MIN_UNITS_FOR_VERDICT` units on; below that the verdict is
+  ``too_few`` ("te weinig fragmenten"), because a kappa of 1.0 on two segments says nothing.
+  Alpha: Krippendorff's reading guide, alpha >= .800 reliable, >= .667 tentative conclusions only,
+  below that unreliable. Kappa: Landis & Koch (1977), < 0 poor, up to .20 slight, .40 fair,
+  .60 moderate, .80 substantial, above almost perfect.
 """
 
 from __future__ import annotations
@@ -30,8 +40,13 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Callable
+
+import numpy as np
+
+from . import bootstrap
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +57,30 @@ NO_CODE = "geen_code"
 DIMENSIONS: tuple[str, ...] = ("factor", "richting", "aard")
 RELIABLE = 0.800
 TENTATIVE = 0.667
+MIN_UNITS_FOR_VERDICT = 30
+TOO_FEW = "too_few"
+# What a research lead reads, so in Dutch; the keys are the verdicts in the JSON.
 READING_GUIDE: dict[str, str] = {
-    "reliable": "alpha >= 0.800: reliable; conclusions can rest on these codes",
-    "tentative": "0.667 <= alpha < 0.800: tentative conclusions only",
-    "unreliable": "alpha < 0.667: unreliable; discuss the codebook and recode",
-    "undefined": "alpha cannot be computed (no pairable units or no variation in the values)",
+    "reliable": "alfa >= 0,800: betrouwbaar; conclusies kunnen op deze codes rusten",
+    "tentative": "0,667 <= alfa < 0,800: alleen voorlopige conclusies",
+    "unreliable": "alfa < 0,667: onbetrouwbaar; bespreek het codeboek en codeer opnieuw",
+    "undefined": "niet te berekenen (geen fragmenten met twee codeurs, of geen variatie in de codes)",
+    TOO_FEW: f"te weinig fragmenten: een oordeel pas vanaf {MIN_UNITS_FOR_VERDICT} fragmenten",
+}
+# Landis & Koch (1977): upper bounds of each band of kappa.
+KAPPA_BANDS: tuple[tuple[float, str], ...] = (
+    (0.0, "poor"), (0.20, "slight"), (0.40, "fair"), (0.60, "moderate"), (0.80, "substantial"),
+    (1.0, "almost_perfect"),
+)
+KAPPA_GUIDE: dict[str, str] = {
+    "poor": "kappa < 0: slechter dan toeval",
+    "slight": "0 tot 0,20: geringe overeenstemming",
+    "fair": "0,21 tot 0,40: redelijke overeenstemming",
+    "moderate": "0,41 tot 0,60: matige overeenstemming",
+    "substantial": "0,61 tot 0,80: substantiële overeenstemming",
+    "almost_perfect": "0,81 tot 1: (bijna) volledige overeenstemming",
+    "undefined": READING_GUIDE["undefined"],
+    TOO_FEW: READING_GUIDE[TOO_FEW],
 }
 
 
@@ -91,15 +125,31 @@ def _nan_to_none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def interpret_alpha(alpha: float | None) -> str:
-    """The reading-guide verdict for an alpha: reliable, tentative, unreliable or undefined."""
+def interpret_alpha(alpha: float | None, n_units: int | None = None) -> str:
+    """The reading-guide verdict for an alpha: reliable, tentative, unreliable or undefined.
+
+    With ``n_units`` below :data:`MIN_UNITS_FOR_VERDICT` the verdict is ``too_few``.
+    """
     if alpha is None or math.isnan(alpha):
         return "undefined"
+    if n_units is not None and n_units < MIN_UNITS_FOR_VERDICT:
+        return TOO_FEW
     if alpha >= RELIABLE:
         return "reliable"
     if alpha >= TENTATIVE:
         return "tentative"
     return "unreliable"
+
+
+def interpret_kappa(kappa: float | None, n_units: int | None = None) -> str:
+    """Landis & Koch's band for a kappa (poor ... almost_perfect), ``too_few`` below 30 units."""
+    if kappa is None or math.isnan(kappa):
+        return "undefined"
+    if n_units is not None and n_units < MIN_UNITS_FOR_VERDICT:
+        return TOO_FEW
+    if kappa < 0:
+        return "poor"
+    return next(name for bound, name in KAPPA_BANDS[1:] if kappa <= bound + 1e-12)
 
 
 def units_from_triples(triples: Iterable[Triple]) -> dict[Hashable, dict[Hashable, Any]]:
@@ -380,48 +430,80 @@ def code_label(code: Code, dimension: str) -> str:
 
 
 def primary_label(labels: Iterable[str]) -> str:
-    """A unit's code set reduced to one label: the sorted-first label, or ``geen_code`` if empty.
+    """A unit's codes reduced to one label: the main code, or ``geen_code`` when there is none.
 
     Cohen's kappa and a confusion matrix need one category per unit while a segment may carry
-    several codes. Sorting is arbitrary but deterministic and the same for every coder, so two
-    coders with the same set always get the same primary label; a unit with no code gets its own
-    category ``geen_code`` because "no code" is a coding decision too.
+    several codes. For an ordered sequence the main code is its first label (the coder's first
+    choice, the model's most confident code). A set has no order: its sorted-first label is
+    taken, arbitrary but the same for every coder. A unit with no code gets its own category
+    ``geen_code`` because "no code" is a coding decision too.
     """
-    labels = sorted(labels)
-    return labels[0] if labels else NO_CODE
+    if isinstance(labels, (set, frozenset)):
+        ordered = sorted(labels)
+    else:
+        ordered = list(labels)
+    return ordered[0] if ordered else NO_CODE
 
 
-def _dimension_report(sets: dict[Hashable, dict[Hashable, frozenset[str]]], coders: list[Hashable],
-                      labels: Sequence[str] | None) -> dict[str, Any]:
-    set_triples = [(c, u, v) for u, per in sets.items() for c, v in per.items()]
-    primary_triples = [(c, u, primary_label(v)) for c, u, v in set_triples]
-    pairable = [u for u, per in sets.items() if len(per) >= 2]
+@dataclass(frozen=True)
+class Coding:
+    """One coder's codes on one unit: the set (for alpha) and the main label (for kappa)."""
+
+    labels: frozenset[str]
+    main: str
+
+
+def _ordered_unique(values: Iterable[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+def _interval(values: Any, resamples: bootstrap.Resamples | None) -> list[float] | None:
+    return None if resamples is None else bootstrap.percentile_interval(values)
+
+
+def _dimension_report(codings: dict[Hashable, dict[Hashable, Coding]], coders: list[Hashable],
+                      labels: Sequence[str] | None, resamples: bootstrap.Resamples | None) -> dict[str, Any]:
+    set_triples = [(c, u, v.labels) for u, per in codings.items() for c, v in per.items()]
+    primary_triples = [(c, u, v.main) for u, per in codings.items() for c, v in per.items()]
+    pairable = [u for u, per in codings.items() if len(per) >= 2]
+    n_units = len(pairable)
+    weights = resamples.columns(list(codings)) if resamples is not None else None
 
     pairs = []
     for a, b in combinations(coders, 2):
-        shared = [u for u in sets if a in sets[u] and b in sets[u]]
-        la = [primary_label(sets[u][a]) for u in shared]
-        lb = [primary_label(sets[u][b]) for u in shared]
+        shared = [u for u in codings if a in codings[u] and b in codings[u]]
+        la = [codings[u][a].main for u in shared]
+        lb = [codings[u][b].main for u in shared]
         kappa = cohen_kappa(la, lb)
-        pairs.append({
+        pair = {
             "coders": [str(a), str(b)],
             "n_units": len(shared),
             "percent_agreement": _nan_to_none(sum(x == y for x, y in zip(la, lb)) / len(shared)) if shared else None,
             "kappa": _nan_to_none(kappa),
+            "kappa_verdict": interpret_kappa(kappa, len(shared)),
             "confusion_matrix": confusion_matrix(la, lb),
-        })
+        }
+        if resamples is not None:
+            if shared:
+                kappas, shares = bootstrap.kappa_resampled(resamples.columns(shared), la, lb)
+            else:
+                kappas = shares = []
+            pair["kappa_ci"] = _interval(kappas, resamples)
+            pair["percent_agreement_ci"] = _interval(shares, resamples)
+        pairs.append(pair)
 
     alpha_nominal = alpha_from_triples(set_triples, "nominal")
     alpha_primary = alpha_from_triples(primary_triples, "nominal")
     alpha_masi = alpha_from_triples(set_triples, "masi")
-    all_labels = sorted(set(labels or ()) | {lab for per in sets.values() for v in per.values() for lab in v})
+    all_labels = sorted(set(labels or ()) | {lab for per in codings.values() for v in per.values() for lab in v.labels})
     binary = {}
     for label in all_labels:
         result = binary_alpha(set_triples, label)
         result["alpha"] = _nan_to_none(result["alpha"])
+        result["reading"] = interpret_alpha(result["alpha"], result["n_units"])
         binary[label] = result
-    return {
-        "n_units": len(pairable),
+    report: dict[str, Any] = {
+        "n_units": n_units,
         "percent_agreement": _nan_to_none(percent_agreement(set_triples)),
         "percent_agreement_primary": _nan_to_none(percent_agreement(primary_triples)),
         "kappa_pairs": pairs,
@@ -429,74 +511,120 @@ def _dimension_report(sets: dict[Hashable, dict[Hashable, frozenset[str]]], code
         "alpha_nominal_primary": _nan_to_none(alpha_primary),
         "alpha_masi": _nan_to_none(alpha_masi),
         "reading": {
-            "alpha_nominal": interpret_alpha(alpha_nominal),
-            "alpha_nominal_primary": interpret_alpha(alpha_primary),
-            "alpha_masi": interpret_alpha(alpha_masi),
+            "alpha_nominal": interpret_alpha(alpha_nominal, n_units),
+            "alpha_nominal_primary": interpret_alpha(alpha_primary, n_units),
+            "alpha_masi": interpret_alpha(alpha_masi, n_units),
         },
         "binary_alpha": binary,
         "disagreements": disagreements(set_triples),
     }
+    if weights is not None:
+        sets = [list(per[c].labels for c in per) for per in codings.values()]
+        mains = [[per[c].main for c in per] for per in codings.values()]
+        counted = np.array([len(per) >= 2 for per in codings.values()])
+        report["alpha_nominal_ci"] = _interval(bootstrap.alpha_resampled(weights, sets, nominal_distance), resamples)
+        report["alpha_nominal_primary_ci"] = _interval(
+            bootstrap.alpha_resampled(weights, mains, nominal_distance), resamples)
+        report["alpha_masi_ci"] = _interval(bootstrap.alpha_resampled(weights, sets, masi_distance), resamples)
+        report["percent_agreement_ci"] = _interval(
+            bootstrap.mean_resampled(weights, np.array([_pair_share(v) for v in sets]), counted), resamples)
+        report["percent_agreement_primary_ci"] = _interval(
+            bootstrap.mean_resampled(weights, np.array([_pair_share(v) for v in mains]), counted), resamples)
+        if all_labels:
+            present = np.array([[sum(label in per[c].labels for c in per) for label in all_labels]
+                                for per in codings.values()], dtype=np.float64).reshape(len(codings), len(all_labels))
+            n_coders = np.array([len(per) for per in codings.values()], dtype=np.float64)
+            alphas = bootstrap.binary_alpha_resampled(weights, present, n_coders)
+            for j, label in enumerate(all_labels):
+                binary[label]["alpha_ci"] = _interval(alphas[:, j], resamples)
+    return report
+
+
+def _pair_share(values: Sequence[Any]) -> float:
+    """Share of agreeing coder pairs on one unit (NaN when it has fewer than two values)."""
+    pairs = list(combinations(values, 2))
+    return sum(a == b for a, b in pairs) / len(pairs) if pairs else float("nan")
+
+
+def _codes_in_order(value: Any) -> list[Code]:
+    """A coder's codes as an ordered list; a single code passed on its own becomes a list of one."""
+    if isinstance(value, Mapping) or (
+        isinstance(value, tuple) and len(value) == 3 and all(isinstance(v, str) for v in value)
+    ):
+        value = [value]
+    if isinstance(value, (set, frozenset)):
+        # A set carries no main code: order it so the choice is at least the same for every coder.
+        return sorted(_as_code(c) for c in value)
+    return _ordered_unique(_as_code(c) for c in value)
 
 
 def agreement_report(
     triples: Iterable[tuple[Hashable, Hashable, Iterable[Any] | None]],
     dimension: str | Sequence[str] = DIMENSIONS,
     labels: Mapping[str, Sequence[str]] | None = None,
+    resamples: int = bootstrap.DEFAULT_RESAMPLES,
+    seed: int | None = bootstrap.DEFAULT_SEED,
 ) -> dict[str, Any]:
     """Agreement between coders on code sets, per dimension, as plain JSON-serialisable dicts.
 
-    ``triples`` are ``(coder, unit_id, codes)`` with ``codes`` a set of ``(factor, richting,
-    aard)`` codes (an empty set = coded, no code; ``None`` = not coded). Several triples for the
-    same coder and unit are merged. ``dimension`` is one of ``factor``, ``richting``, ``aard`` or
-    a sequence of them; see :func:`code_label` for what each compares.
+    ``triples`` are ``(coder, unit_id, codes)`` with ``codes`` a list of ``(factor, richting,
+    aard)`` codes, main code first (an empty list = coded, no code; ``None`` = not coded). Several
+    triples for the same coder and unit are merged (the first triple's first code stays the main
+    code). ``dimension`` is one of ``factor``, ``richting``, ``aard`` or a sequence of them; see
+    :func:`code_label` for what each compares. ``resamples`` bootstrap resamples of the units
+    (0: no intervals) drawn with ``seed`` give the 95% intervals.
 
     Per dimension:
 
-    - ``n_units``: pairable units (coded by at least two coders);
-    - ``percent_agreement``: coder pairs with exactly the same label set, averaged over units;
-      ``percent_agreement_primary`` the same on the primary label;
-    - ``kappa_pairs``: per pair of coders, Cohen's kappa, percent agreement and a confusion
-      matrix on the *primary* label (:func:`primary_label`: the sorted-first label of the unit's
-      set, ``geen_code`` when the set is empty), over the units both coded;
+    - ``n_units``: pairable units (coded by at least two coders): the n of every alpha and of
+      the percent agreements;
+    - ``percent_agreement``: coder pairs with exactly the same set of labels, averaged over units;
+      ``percent_agreement_primary``: the same on the main label only;
+    - ``kappa_pairs``: per pair of coders, over the units both coded (``n_units``): Cohen's kappa,
+      percent agreement and a confusion matrix on the *main* label (:func:`primary_label`;
+      ``geen_code`` when the coder gave none), and ``kappa_verdict`` (Landis & Koch);
     - ``alpha_nominal``: Krippendorff's alpha over all coders with each distinct label set as a
       category (any difference is total disagreement); ``alpha_nominal_primary`` the same on the
-      primary label; ``alpha_masi``: alpha with MASI distance, so partial overlap counts partly;
+      main label; ``alpha_masi``: alpha with MASI distance, so partial overlap counts partly;
     - ``reading``: the reading-guide verdict per alpha (:data:`READING_GUIDE`);
     - ``binary_alpha``: per label (factor, factor+richting or full code), nominal alpha on
-      present/absent with ``n_units`` and ``n_present`` (units where any coder used it);
-      ``labels`` may name labels per dimension to include even when no coder used them;
+      present/absent with ``n_units``, ``n_present`` (units where any coder used it), ``reading``
+      and ``alpha_ci``; ``labels`` may name labels per dimension to include even when unused;
+    - ``*_ci``: the 95% bootstrap percentile interval ``[low, high]`` of each coefficient, or
+      ``None`` (no resamples asked, or the coefficient undefined in most resamples);
     - ``disagreements``: units where the coders' label sets differ, with each coder's set.
 
-    Undefined statistics are ``None``.
+    Verdicts are ``too_few`` below :data:`MIN_UNITS_FOR_VERDICT` units. Undefined statistics are
+    ``None``.
     """
     dims = (dimension,) if isinstance(dimension, str) else tuple(dimension)
     for dim in dims:
         if dim not in DIMENSIONS:
             raise ValueError(f"unknown dimension {dim!r}; use one of {', '.join(DIMENSIONS)}")
 
-    codes: dict[Hashable, dict[Hashable, frozenset[Code]]] = {}
+    codes: dict[Hashable, dict[Hashable, list[Code]]] = {}
     for coder, unit, value in triples:
         if value is None or is_missing(value):
             continue
-        if isinstance(value, Mapping) or (
-            isinstance(value, tuple) and len(value) == 3 and all(isinstance(v, str) for v in value)
-        ):
-            # A single code passed instead of a set of codes.
-            value = [value]
-        frozen = frozenset(_as_code(c) for c in value)
         per = codes.setdefault(unit, {})
-        per[coder] = per.get(coder, frozenset()) | frozen
+        per[coder] = _ordered_unique([*per.get(coder, []), *_codes_in_order(value)])
     coders = sorted({c for per in codes.values() for c in per}, key=_sort_key)
     logger.debug("agreement report: %d coders, %d units", len(coders), len(codes))
 
+    drawn = bootstrap.draw(list(codes), resamples, seed) if resamples > 0 else None
     report: dict[str, Any] = {
         "coders": [str(c) for c in coders],
         "n_units_total": len(codes),
         "reading_guide": dict(READING_GUIDE),
+        "kappa_guide": dict(KAPPA_GUIDE),
+        "min_units_for_verdict": MIN_UNITS_FOR_VERDICT,
+        "bootstrap": {"resamples": resamples if drawn is not None else 0, "seed": seed, "level": bootstrap.LEVEL,
+                      "method": "percentile", "unit": "segment"},
         "dimensions": {},
     }
     for dim in dims:
-        sets = {u: {c: frozenset(code_label(code, dim) for code in v) for c, v in per.items()}
-                for u, per in codes.items()}
-        report["dimensions"][dim] = _dimension_report(sets, coders, (labels or {}).get(dim))
+        codings = {u: {c: Coding(frozenset(code_label(code, dim) for code in v),
+                                 primary_label([code_label(code, dim) for code in v]))
+                       for c, v in per.items()} for u, per in codes.items()}
+        report["dimensions"][dim] = _dimension_report(codings, coders, (labels or {}).get(dim), drawn)
     return report

@@ -254,7 +254,9 @@ def test_agreement_report_structure_and_values() -> None:
 
     factor = report["dimensions"]["factor"]
     assert factor["n_units"] == 5
-    assert factor["reading"]["alpha_nominal"] == interpret_alpha(factor["alpha_nominal"])
+    # Five segments are too few for a verdict, whatever the value.
+    assert factor["reading"]["alpha_nominal"] == "too_few"
+    assert factor["kappa_pairs"][0]["kappa_verdict"] == "too_few"
     # On the factor level anna and bram agree on every unit (s2: both ervaren_ruimte + rol_schoolleiding).
     pair = next(p for p in factor["kappa_pairs"] if p["coders"] == ["anna", "bram"])
     assert pair["n_units"] == 5 and pair["percent_agreement"] == 1.0 and pair["kappa"] == pytest.approx(1.0)
@@ -286,7 +288,8 @@ def test_agreement_report_single_dimension_and_undefined() -> None:
     assert list(report["dimensions"]) == ["factor"]
     assert dim["alpha_nominal"] is None and dim["reading"]["alpha_nominal"] == "undefined"
     assert dim["percent_agreement"] == 1.0
-    assert dim["binary_alpha"]["secties"] == {"alpha": None, "n_units": 1, "n_present": 0, "reading": "undefined"}
+    assert dim["binary_alpha"]["secties"] == {"alpha": None, "n_units": 1, "n_present": 0, "reading": "undefined",
+                                              "alpha_ci": None}
     json.dumps(report, allow_nan=False)
     with pytest.raises(ValueError):
         agreement_report(triples, dimension="pool")
@@ -300,3 +303,119 @@ def test_agreement_report_merges_and_skips_missing() -> None:
     ]
     dim = agreement_report(triples, dimension=["aard"])["dimensions"]["aard"]
     assert dim["n_units"] == 2 and dim["percent_agreement"] == 1.0 and dim["disagreements"] == []
+
+
+# ---------------------------------------------------------------- main code, intervals, verdicts
+
+
+def test_primary_is_the_main_code_not_the_alphabetically_first() -> None:
+    rol = ("rol_schoolleiding", "-", "+")
+    er = ("ervaren_ruimte", "PO", "+")
+    # Both coders give the same two codes; anne chose rol_schoolleiding first, bob ervaren_ruimte.
+    triples = [("anne", 1, [rol, er]), ("bob", 1, [er, rol]), ("anne", 2, [er]), ("bob", 2, [er])]
+    dim = agreement_report(triples, dimension="factor", resamples=0)["dimensions"]["factor"]
+    assert dim["percent_agreement"] == 1.0  # the sets agree
+    assert dim["percent_agreement_primary"] == 0.5  # the main codes do not on unit 1
+    pair = dim["kappa_pairs"][0]
+    assert pair["percent_agreement"] == 0.5
+    matrix = pair["confusion_matrix"]
+    rows = {label: row for label, row in zip(matrix["labels"], matrix["matrix"])}
+    # anne's main code on unit 1 is rol_schoolleiding (row), bob's ervaren_ruimte (column).
+    assert rows["rol_schoolleiding"][matrix["labels"].index("ervaren_ruimte")] == 1
+    assert primary_label(["rol_schoolleiding", "ervaren_ruimte"]) == "rol_schoolleiding"
+    # A second triple for the same coder and unit adds codes but keeps the first main code.
+    merged = agreement_report([("a", 1, [rol]), ("a", 1, [er]), ("b", 1, [rol])], "factor", resamples=0)
+    assert merged["dimensions"]["factor"]["kappa_pairs"][0]["percent_agreement"] == 1.0
+
+
+def _coded_units(n: int, seed: int = 3) -> list[tuple[str, int, list]]:
+    """Two coders and the model on n units with realistic partial agreement."""
+    rng = random.Random(seed)
+    factors = [("ervaren_ruimte", "PO", "+"), ("facilitering", "-", "-"), ("sfeer_plg", "-", "+"), ("secties", "-", "-")]
+    triples = []
+    for unit in range(n):
+        truth = rng.choice(factors)
+        for coder, p_right in (("anne", 0.85), ("bob", 0.75), ("model", 0.6)):
+            code = truth if rng.random() < p_right else rng.choice(factors)
+            extra = [rng.choice(factors)] if rng.random() < 0.2 else []
+            triples.append((coder, unit, [code, *extra]))
+    return triples
+
+
+def test_every_coefficient_has_n_and_a_bootstrap_interval() -> None:
+    report = agreement_report(_coded_units(60), resamples=300, seed=11)
+    assert report["bootstrap"] == {"resamples": 300, "seed": 11, "level": 0.95, "method": "percentile",
+                                   "unit": "segment"}
+    json.dumps(report, allow_nan=False)
+    for dim in report["dimensions"].values():
+        assert dim["n_units"] == 60
+        for key in ("percent_agreement", "percent_agreement_primary", "alpha_nominal", "alpha_nominal_primary",
+                    "alpha_masi"):
+            low, high = dim[f"{key}_ci"]
+            assert low <= dim[key] <= high and low < high, key
+        for pair in dim["kappa_pairs"]:
+            assert pair["n_units"] == 60
+            for key in ("kappa", "percent_agreement"):
+                low, high = pair[f"{key}_ci"]
+                assert low <= pair[key] <= high and low < high
+        used = [r for r in dim["binary_alpha"].values() if r["n_present"]]
+        assert used and all(r["alpha_ci"] is not None for r in used)
+    # The same seed gives the same intervals; another seed other ones.
+    again = agreement_report(_coded_units(60), dimension="factor", resamples=300, seed=11)["dimensions"]["factor"]
+    other = agreement_report(_coded_units(60), dimension="factor", resamples=300, seed=12)["dimensions"]["factor"]
+    assert again["alpha_nominal_ci"] == report["dimensions"]["factor"]["alpha_nominal_ci"]
+    assert other["alpha_nominal_ci"] != again["alpha_nominal_ci"]
+    # More units, a narrower interval.
+    wide = agreement_report(_coded_units(40), "factor", resamples=300)["dimensions"]["factor"]["alpha_nominal_ci"]
+    narrow = agreement_report(_coded_units(400), "factor", resamples=300)["dimensions"]["factor"]["alpha_nominal_ci"]
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+
+
+def test_resampled_formulas_equal_the_point_estimates_on_the_original_sample() -> None:
+    from training import bootstrap
+
+    triples = _coded_units(50)
+    sets = {}
+    for coder, unit, codes in triples:
+        sets.setdefault(unit, {})[coder] = frozenset(c[0] for c in codes)
+    units = list(sets)
+    once = np.ones((1, len(units)))  # every unit exactly once: the original sample
+    values = [list(sets[u].values()) for u in units]
+    set_triples = [(c, u, v) for u in units for c, v in sets[u].items()]
+    assert bootstrap.alpha_resampled(once, values, masi_distance)[0] == pytest.approx(masi_alpha(set_triples))
+    from training.agreement import nominal_distance
+    assert bootstrap.alpha_resampled(once, values, nominal_distance)[0] == pytest.approx(
+        alpha_from_triples(set_triples))
+    present = np.array([[sum("secties" in v for v in sets[u].values())] for u in units], dtype=float)
+    coders = np.array([len(sets[u]) for u in units], dtype=float)
+    assert bootstrap.binary_alpha_resampled(once, present, coders)[0, 0] == pytest.approx(
+        binary_alpha(set_triples, "secties")["alpha"])
+    a = [sorted(sets[u]["anne"])[0] for u in units]
+    b = [sorted(sets[u]["model"])[0] for u in units]
+    kappa, share = bootstrap.kappa_resampled(once, a, b)
+    assert kappa[0] == pytest.approx(cohen_kappa_score(a, b))
+    assert share[0] == pytest.approx(np.mean([x == y for x, y in zip(a, b)]))
+
+
+def test_no_verdict_below_thirty_segments() -> None:
+    few = agreement_report(_coded_units(29), resamples=0)
+    enough = agreement_report(_coded_units(30), resamples=0)
+    for dim in few["dimensions"].values():
+        assert set(dim["reading"].values()) == {"too_few"}
+        assert {p["kappa_verdict"] for p in dim["kappa_pairs"]} == {"too_few"}
+        assert {r["reading"] for r in dim["binary_alpha"].values()} <= {"too_few", "undefined"}
+    for dim in enough["dimensions"].values():
+        assert "too_few" not in dim["reading"].values()
+        assert {p["kappa_verdict"] for p in dim["kappa_pairs"]} <= {
+            "poor", "slight", "fair", "moderate", "substantial", "almost_perfect"}
+    assert "te weinig fragmenten" in few["reading_guide"]["too_few"]
+
+
+def test_landis_koch_bands() -> None:
+    from training.agreement import interpret_kappa
+
+    assert [interpret_kappa(k, 100) for k in (-0.1, 0.0, 0.2, 0.21, 0.4, 0.41, 0.6, 0.61, 0.8, 0.81, 1.0)] == [
+        "poor", "slight", "slight", "fair", "fair", "moderate", "moderate", "substantial", "substantial",
+        "almost_perfect", "almost_perfect"]
+    assert interpret_kappa(0.9, 29) == "too_few" and interpret_kappa(None, 100) == "undefined"
+    assert interpret_alpha(0.9, 29) == "too_few" and interpret_alpha(0.9, 30) == "reliable"
