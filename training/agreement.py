@@ -483,6 +483,7 @@ def _dimension_report(codings: dict[Hashable, dict[Hashable, Coding]], coders: l
             "kappa_verdict": interpret_kappa(kappa, len(shared)),
             "confusion_matrix": confusion_matrix(la, lb),
         }
+        pair["kappa_ci"] = pair["percent_agreement_ci"] = None
         if resamples is not None:
             if shared:
                 kappas, shares = bootstrap.kappa_resampled(resamples.columns(shared), la, lb)
@@ -518,6 +519,11 @@ def _dimension_report(codings: dict[Hashable, dict[Hashable, Coding]], coders: l
         "binary_alpha": binary,
         "disagreements": disagreements(set_triples),
     }
+    # The interval keys are always there (None without resamples), so readers need no special case.
+    for key in ("alpha_nominal", "alpha_nominal_primary", "alpha_masi", "percent_agreement", "percent_agreement_primary"):
+        report[f"{key}_ci"] = None
+    for result in binary.values():
+        result["alpha_ci"] = None
     if weights is not None:
         sets = [list(per[c].labels for c in per) for per in codings.values()]
         mains = [[per[c].main for c in per] for per in codings.values()]

@@ -14,11 +14,21 @@ Output folder
   line and character offsets;
 - ``dataset.csv`` / ``dataset.xlsx``: one row per segment and suggested code (a segment without
   a code gets one row with an empty code), see :data:`DATASET_COLUMNS`;
-- ``failures.csv``: the files of the last run that failed, with the reason;
+- ``failures.csv``: the files of the last run that failed and the lines left out of files that
+  were annotated (``file, line, reason``);
 - ``.codeerhulp-annotate.json``: the state file. A file is skipped on a rerun when its SHA-256,
   the model version, its metadata (manifest row or file name, names to replace) and the settings
   (minimum confidence, segment length) are all unchanged. The folder accumulates: the dataset
   covers every file ever annotated into it; start a new folder to drop files.
+
+Pseudonyms
+----------
+Names listed in the manifest are replaced by respondent ids in the texts *and* in the file names
+(:func:`training.metadata.pseudonymise_path`): ``bram_start.txt`` is stored as ``L3_start.txt``,
+its segments are ``L3_start-0001`` and so on, and nothing in the output folder holds the original
+name. The key from pseudonymised to original file name is a CSV kept *outside* the output folder
+(default ``<outdir>-pseudoniemen.csv`` next to it), so the folder can be shared or exported
+without it. It is written only when a file name changed, and a rerun adds to it.
 """
 
 from __future__ import annotations
@@ -39,7 +49,8 @@ from typing import Any
 
 from . import paths
 from .batch import PreparedFile, discover, prepare_file
-from .metadata import FileMeta, Manifest, read_manifest
+from .metadata import FileMeta, Manifest, pseudonymise_path, read_manifest
+from .outputs import stamps, written_and_replaced
 from .segmenting import MAX_FILE_BYTES, MAX_SEGMENT_CHARS, InputError
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,9 @@ RECORDS_FILE = "annotations.jsonl"
 DATASET_CSV = "dataset.csv"
 DATASET_XLSX = "dataset.xlsx"
 FAILURES_CSV = "failures.csv"
+FAILURE_COLUMNS = ("file", "line", "reason")
+KEY_SUFFIX = "-pseudoniemen.csv"
+KEY_COLUMNS = ("bestand_in_uitvoer", "oorspronkelijk_bestand")
 MODEL_CODER = "model"  # the coder name of the model's suggestions in agreement reports
 
 DATASET_COLUMNS = (
@@ -69,13 +83,20 @@ class AnnotateResult:
     annotated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # (file, line, reason): lines left out of files that were annotated otherwise.
+    bad_lines: list[tuple[str, int, str]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # e.g. a file read as Windows-1252
     n_segments: int = 0  # segments annotated in this run
     n_dataset_segments: int = 0  # segments in the whole dataset
     outputs: dict[str, Path] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)  # files this run created
+    replaced: list[Path] = field(default_factory=list)  # files this run overwrote
+    pseudonym_key: Path | None = None
+    renamed: dict[str, str] = field(default_factory=dict)  # pseudonymised name -> original, this run
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.bad_lines else 0
 
 
 # ---------------------------------------------------------------- state and per-file results
@@ -117,7 +138,7 @@ def _records_for(prepared: PreparedFile, loaded: Any, min_confidence: float | No
     from .suggest import suggest_segments
 
     segments = [seg for doc in prepared.documents for seg in doc.segments]
-    records = suggest_segments(loaded, segments, min_confidence)
+    records = suggest_segments(loaded, segments, min_confidence, with_rule_codes=True)
     by_id = {}
     for doc in prepared.documents:
         for seg in doc.segments:
@@ -143,6 +164,8 @@ def _file_result(prepared: PreparedFile, meta: FileMeta, records: list[dict], lo
         "codebook_version": loaded.codebook_version,
         "meta": {k: v for k, v in meta.to_dict().items() if k != "names"},
         "names_replaced": prepared.replacements,
+        "encoding": prepared.encoding,
+        "bad_lines": prepared.bad_lines,
         "annotated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "documents": [{"name": d.name, "kind": d.kind, "text": d.text, "meta": d.meta} for d in prepared.documents],
         "records": records,
@@ -163,7 +186,7 @@ def _prepare_all(todo: list[tuple[Path, str, FileMeta]], name_map: dict[str, str
                 yield rel, None, str(exc)
             except Exception as exc:  # one broken file must not stop the folder
                 log.debug("unexpected error on %s", rel, exc_info=True)
-                yield rel, None, f"{rel}: unexpected error ({type(exc).__name__}: {exc})"
+                yield rel, None, f"{rel}: onverwachte fout ({type(exc).__name__}: {exc})"
         return
     # spawn, not fork: the parent holds a loaded model and tqdm's thread, neither of which a
     # forked child should inherit; the workers import only training.batch (standard library).
@@ -184,7 +207,7 @@ def _prepare_all(todo: list[tuple[Path, str, FileMeta]], name_map: dict[str, str
                 except InputError as exc:
                     yield rel, None, str(exc)
                 except Exception as exc:
-                    yield rel, None, f"{rel}: unexpected error ({type(exc).__name__}: {exc})"
+                    yield rel, None, f"{rel}: onverwachte fout ({type(exc).__name__}: {exc})"
 
 
 # Loaded models by (models dir, version). Versions are immutable directories, so a version once
@@ -219,11 +242,14 @@ def annotate(
     max_segment_chars: int = MAX_SEGMENT_CHARS,
     progress: bool = False,
     announce: Callable[[str], None] = log.warning,
+    pseudonym_key: str | Path | None = None,
 ) -> AnnotateResult:
     """Annotate every supported file under ``inputs`` into ``outdir``; see the module docstring.
 
     Failing files are collected in the result (and ``failures.csv``) while the rest is processed;
     errors that concern the whole run (no model, unreadable manifest, no input) raise.
+    ``pseudonym_key`` is where the key of pseudonymised file names goes (default: next to
+    ``outdir``, never inside it).
     """
     from tqdm import tqdm
 
@@ -234,8 +260,12 @@ def annotate(
         raise ValueError("min_confidence must be between 0 and 1")
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
-        raise InputError(f"{outdir}: exists and is not a folder")
+        raise InputError(f"{outdir}: bestaat al en is geen map")
+    key_path = Path(pseudonym_key) if pseudonym_key else outdir.parent / f"{outdir.name}{KEY_SUFFIX}"
+    if outdir.resolve() in key_path.resolve().parents:
+        raise InputError(f"{key_path}: de sleutel van de pseudoniemen hoort buiten de uitvoermap {outdir}")
     (outdir / FILES_DIR).mkdir(parents=True, exist_ok=True)
+    before = stamps([*outdir.rglob("*"), key_path])
     if manifest is None:
         manifest = Manifest()
     elif not isinstance(manifest, Manifest):
@@ -244,7 +274,9 @@ def annotate(
 
     files, problems = discover(list(inputs), exclude=[outdir])
     if not files and not problems:
-        raise InputError(f"no .txt, .docx, .csv or .xlsx files in {', '.join(map(str, inputs))}")
+        raise InputError(f"geen .txt-, .docx-, .csv-, .xlsx- of .jsonl-bestanden in {', '.join(map(str, inputs))}")
+    # The output folder only ever sees pseudonymised names, also in the reasons of failures.
+    problems = [(pseudonymise_path(rel, name_map), pseudonymise_path(reason, name_map)) for rel, reason in problems]
     loaded = _load_model(models_dir, model_version, codebook_path, announce, ensure_model)
     codebook = load_codebook(codebook_path)
     if codebook.version != loaded.codebook_version:
@@ -252,14 +284,24 @@ def annotate(
                     loaded.codebook_version, codebook.version)
 
     result = AnnotateResult(outdir=outdir, model_version=loaded.version, failed=list(problems))
+    result.notices.extend(manifest.notices)
     state = load_state(outdir)
     entries: dict[str, dict] = state["files"]
     settings_key = _settings_key(min_confidence, max_segment_chars)
 
     todo: list[tuple[Path, str, FileMeta]] = []
     metas: dict[str, FileMeta] = {}
-    for path, rel in files:
-        meta = manifest.meta_for(rel)
+    original_of: dict[str, str] = {}
+    for path, original in files:
+        rel = pseudonymise_path(original, name_map)
+        if rel in original_of:
+            result.failed.append((rel, f"{rel}: krijgt na pseudonimisering dezelfde naam als een ander bestand; "
+                                       "hernoem een van beide"))
+            continue
+        original_of[rel] = original
+        if rel != original:
+            result.renamed[rel] = original
+        meta = manifest.meta_for(original)
         metas[rel] = meta
         entry = entries.get(rel)
         if entry and (outdir / entry["result"]).is_file() and entry.get("model_version") == loaded.version \
@@ -270,6 +312,8 @@ def annotate(
                 digest = None
             if digest == entry.get("sha256"):
                 result.skipped.append(rel)
+                # Lines left out earlier are still left out: report them again.
+                result.bad_lines.extend((rel, n, reason) for n, reason in entry.get("bad_lines", []))
                 continue
         todo.append((path, rel, meta))
 
@@ -291,10 +335,10 @@ def annotate(
                 clash = next((s.id for d in prepared.documents for s in d.segments
                               if id_owner.get(s.id, rel) != rel), None)
                 if clash:
-                    prepared, error = None, (f"{rel}: segment id {clash!r} is also used in {id_owner[clash]}; "
-                                             "ids must be unique in an output folder")
+                    prepared, error = None, (f"{rel}: fragment-id {clash!r} komt ook voor in {id_owner[clash]}; "
+                                             "ids moeten uniek zijn in een uitvoermap")
             if prepared is None:
-                result.failed.append((rel, error or f"{rel}: failed"))
+                result.failed.append((rel, error or f"{rel}: mislukt"))
                 # A file that now fails must not keep an outdated result in the dataset.
                 old = entries.pop(rel, None)
                 if old:
@@ -309,7 +353,9 @@ def annotate(
                 id_owner[seg_id] = rel
             entries[rel] = {"sha256": prepared.sha256, "model_version": loaded.version,
                             "meta": metas[rel].fingerprint(), "settings": settings_key, "result": name,
-                            "segments": len(records), "segment_ids": ids}
+                            "segments": len(records), "segment_ids": ids, "bad_lines": prepared.bad_lines}
+            result.bad_lines.extend((rel, n, reason) for n, reason in prepared.bad_lines)
+            result.notices.extend(prepared.notices)
             # Saved after every file, so an interrupted run resumes where it stopped.
             _write_json_atomically(outdir / STATE_FILE, state)
             result.annotated.append(rel)
@@ -319,25 +365,50 @@ def annotate(
         _write_json_atomically(outdir / STATE_FILE, state)
 
     result.failed.sort()
+    result.bad_lines.sort()
     outputs = {name: outdir / name for name in (RECORDS_FILE, DATASET_CSV, DATASET_XLSX)}
     if result.annotated or removed or not all(p.is_file() for p in outputs.values()):
         result.outputs = write_outputs(outdir, codebook=codebook)
     else:
         result.outputs = outputs  # nothing changed: a rerun of a large folder stays quick
-    result.outputs[FAILURES_CSV] = _write_failures(outdir, result.failed)
+    result.outputs[FAILURES_CSV] = _write_failures(outdir, result.failed, result.bad_lines)
+    if result.renamed or key_path.is_file():
+        result.pseudonym_key = _write_pseudonym_key(key_path, result.renamed)
     result.n_dataset_segments = sum(e.get("segments", 0) for e in entries.values())
+    result.written, result.replaced = _changed_files(outdir, before, result.outputs, result.pseudonym_key)
     log.info("annotated %d files, skipped %d, failed %d", len(result.annotated), len(result.skipped),
              len(result.failed))
     return result
 
 
-def _write_failures(outdir: Path, failed: list[tuple[str, str]]) -> Path:
+def _write_failures(outdir: Path, failed: list[tuple[str, str]], bad_lines: list[tuple[str, int, str]]) -> Path:
+    """Whole files that failed (no line number), then single lines left out of annotated files."""
     path = outdir / FAILURES_CSV
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "reason"])
-        writer.writerows(failed)
+        writer.writerow(FAILURE_COLUMNS)
+        writer.writerows((file, "", reason) for file, reason in failed)
+        writer.writerows(bad_lines)
     return path
+
+
+def _write_pseudonym_key(path: Path, renamed: dict[str, str]) -> Path:
+    """Merge this run's renamings into the key file (a rerun may rename only some files)."""
+    key: dict[str, str] = {}
+    if path.is_file():
+        with open(path, encoding="utf-8", newline="") as handle:
+            key = {row[KEY_COLUMNS[0]]: row[KEY_COLUMNS[1]] for row in csv.DictReader(handle)
+                   if row.get(KEY_COLUMNS[0])}
+    key.update(renamed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_csv(path, KEY_COLUMNS, ({KEY_COLUMNS[0]: k, KEY_COLUMNS[1]: v} for k, v in sorted(key.items())))
+
+
+def _changed_files(outdir: Path, before: dict, outputs: dict[str, Path],
+                   key: Path | None) -> tuple[list[Path], list[Path]]:
+    """(new files, overwritten files) of this run: the outputs, the per-file results, the state, the key."""
+    candidates = [*outputs.values(), *(outdir / FILES_DIR).glob("*.json"), outdir / STATE_FILE]
+    return written_and_replaced(candidates + ([key] if key is not None else []), before)
 
 
 # ---------------------------------------------------------------- reading an output folder
@@ -376,14 +447,14 @@ def _iter_results(outdir: Path) -> Iterable[dict]:
         try:
             yield json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: result of {rel} is unreadable ({exc}); run annotate again") from None
+            raise InputError(f"{path}: het resultaat van {rel} is onleesbaar ({exc}); draai annotate opnieuw") from None
 
 
 def load_annotations(outdir: str | Path) -> Annotations:
     """Read an annotate output folder (raises InputError when it is not one)."""
     outdir = Path(outdir)
     if not (outdir / STATE_FILE).is_file():
-        raise InputError(f"{outdir}: not an annotate output folder (no {STATE_FILE}); run 'codeerhulp annotate' first")
+        raise InputError(f"{outdir}: geen uitvoermap van annotate (geen {STATE_FILE}); draai eerst 'codeerhulp annotate'")
     documents: dict[str, StoredDocument] = {}
     records: list[dict] = []
     for res in _iter_results(outdir):

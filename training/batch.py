@@ -9,8 +9,9 @@ Input kinds
   paragraph, a one-line question above a paragraph kept as its context), see
   :mod:`training.segmenting`.
 - ``.csv`` / ``.xlsx`` with columns ``id`` and ``text`` (optional ``question``, ``speaker``,
-  ``respondent``): a list of ready-made segments. They are joined into one document text (blank
-  line between segments) so that every segment still has character offsets for a QDA export.
+  ``respondent``), or ``.jsonl`` with one such object a line: a list of ready-made segments. They
+  are joined into one document text (blank line between segments) so that every segment still
+  has character offsets for a QDA export.
 - ``.csv`` / ``.xlsx`` logbook-form export (one row per filled-in logbook): a respondent column
   (``respondent``, ``deelnemer``, ``code``, ``leraar``, ``naam`` or ``name``), optional ``moment``
   (or ``logboek``, ``meting``) and ``plg`` columns, columns the form tool adds (timestamp, e-mail)
@@ -22,16 +23,29 @@ Logbooks (a logbook text, a form-export row, or any file whose moment is a logbo
 segment per answer *and* one segment ``<doc>-geheel`` spanning the whole logbook, because the
 researchers code a logbook as a whole (domain.md §3). The whole-logbook segment is exempt from
 the segment length limit; it is the unit, not a turn.
+
+Forgiving input
+---------------
+- Text files (``.txt``, ``.csv``, ``.jsonl``) that are not UTF-8 are read as Windows-1252,
+  Latin-1 or UTF-16 (:mod:`training.encoding`); the file then carries a notice naming the
+  encoding, which the command prints.
+- A bad line of a ``.jsonl`` or a bad row of a table (not JSON, an empty id or text, an id used
+  twice, a text over the length limit, an unknown respondent in a form export) is left out and
+  reported with its number in :attr:`PreparedFile.bad_lines`, while the rest of the file is
+  annotated. A file with no good line at all fails as a whole.
+- Messages are in Dutch: they end up in the failure report a researcher reads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .encoding import UTF8, decode_legacy_text, encoding_notice
 from .metadata import FileMeta, name_pattern, normalise_moment, pseudonymise, role_of
 from .segmenting import (
     MAX_FILE_BYTES,
@@ -48,7 +62,8 @@ from .segmenting import (
 
 log = logging.getLogger(__name__)
 
-BATCH_SUFFIXES = (".txt", ".docx", ".csv", ".xlsx")
+BATCH_SUFFIXES = (".txt", ".docx", ".csv", ".xlsx", ".jsonl")
+SEGMENT_FIELDS = ("id", "text", "question", "speaker", "respondent")
 RESPONDENT_COLUMNS = ("respondent", "respondent id", "respondentid", "deelnemer", "code", "leraar", "naam", "name")
 MOMENT_COLUMNS = ("moment", "logboek", "meting")
 # Columns form tools (Google Forms, MS Forms, LimeSurvey, Qualtrics) add that are not answers.
@@ -75,6 +90,13 @@ class PreparedFile:
     sha256: str
     documents: list[PreparedDocument]
     replacements: int = 0
+    encoding: str = UTF8
+    # (line or row number, reason) of the lines left out; the rest of the file is annotated.
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def notices(self) -> list[str]:
+        return [encoding_notice(self.relpath, self.encoding)] if self.encoding != UTF8 else []
 
 
 def sha256_bytes(raw: bytes) -> str:
@@ -119,13 +141,12 @@ def _doc_meta(meta: FileMeta, respondent: str | None = None, moment: str | None 
     return {"respondent": respondent, "role": role, "moment": moment or meta.moment, "plg": plg or meta.plg}
 
 
-def _text_document(raw: bytes, relpath: str, meta: FileMeta, name_map: dict[str, str], max_bytes: int,
+def _text_document(text: str, relpath: str, meta: FileMeta, name_map: dict[str, str],
                    max_segment_chars: int) -> tuple[PreparedDocument, int]:
-    text = extract_text(raw, relpath, max_bytes)
     text, replaced = pseudonymise(text, name_map, name_pattern(name_map))
     document = segment_text(text, relpath, respondent=meta.respondent, max_segment_chars=max_segment_chars)
     if not document.segments:
-        raise InputError(f"{relpath}: no text to segment")
+        raise InputError(f"{relpath}: geen tekst om in fragmenten te verdelen")
     stem = doc_stem(relpath)
     segments = document.segments
     _renumber(segments, stem)
@@ -141,9 +162,12 @@ def _text_document(raw: bytes, relpath: str, meta: FileMeta, name_map: dict[str,
     return PreparedDocument(name=relpath, text=text, kind=kind, meta=_doc_meta(meta), segments=segments), replaced
 
 
-def _segment_table(columns: list[str], rows: list[dict], relpath: str, meta: FileMeta,
-                   name_map: dict[str, str]) -> tuple[PreparedDocument, int]:
-    """Ready-made segments (id, text): joined into one text so each keeps its offsets."""
+def _segment_table(rows: list[tuple[int, dict]], relpath: str, meta: FileMeta, name_map: dict[str, str],
+                   bad_lines: list[tuple[int, str]], unit: str = "rij") -> tuple[PreparedDocument, int]:
+    """Ready-made segments (id, text): joined into one text so each keeps its offsets.
+
+    ``rows`` are (row or line number, fields); a bad one is added to ``bad_lines`` and left out.
+    """
     pattern = name_pattern(name_map)
     parts: list[str] = []
     segments: list[Segment] = []
@@ -151,19 +175,22 @@ def _segment_table(columns: list[str], rows: list[dict], relpath: str, meta: Fil
     line = 1
     seen: set[str] = set()
     replaced = 0
-    for n, row in enumerate(rows, start=2):
+    for n, row in rows:
         seg_id = str(row.get("id") or "").strip()
         text = str(row.get("text") or "").strip().replace("\r\n", "\n").replace("\r", "\n")
+        problem = None
         if not seg_id:
-            raise InputError(f"{relpath}: row {n}: column 'id' is empty")
-        if seg_id in seen:
-            raise InputError(f"{relpath}: row {n}: id {seg_id!r} occurs twice")
+            problem = "kolom 'id' is leeg"
+        elif seg_id in seen:
+            problem = f"id {seg_id!r} komt twee keer voor"
+        elif not text:
+            problem = "kolom 'text' is leeg"
+        elif len(text) > MAX_SEGMENT_CHARS:
+            problem = f"tekst van {len(text)} tekens is langer dan de grens van {MAX_SEGMENT_CHARS}"
+        if problem:
+            bad_lines.append((n, f"{relpath}: {unit} {n}: {problem}; overgeslagen"))
+            continue
         seen.add(seg_id)
-        if not text:
-            raise InputError(f"{relpath}: row {n}: column 'text' is empty")
-        if len(text) > MAX_SEGMENT_CHARS:
-            raise InputError(f"{relpath}: row {n}: text of {len(text)} characters is over the limit of "
-                             f"{MAX_SEGMENT_CHARS}")
         text, k = pseudonymise(text, name_map, pattern)
         question, k2 = pseudonymise(str(row.get("question") or "").strip(), name_map, pattern)
         replaced += k + k2
@@ -176,9 +203,9 @@ def _segment_table(columns: list[str], rows: list[dict], relpath: str, meta: Fil
         pos += len(text) + 2
         line += n_lines + 2
         if len(segments) > MAX_SEGMENTS_PER_FILE:
-            raise InputError(f"{relpath}: more than {MAX_SEGMENTS_PER_FILE} rows; split the file")
+            raise InputError(f"{relpath}: meer dan {MAX_SEGMENTS_PER_FILE} rijen; splits het bestand")
     if not segments:
-        raise InputError(f"{relpath}: no rows")
+        raise InputError(f"{relpath}: geen bruikbare rijen" + (f" ({len(bad_lines)} overgeslagen)" if bad_lines else ""))
     full = "\n\n".join(parts) + "\n"
     return PreparedDocument(name=relpath, text=full, kind="table", meta=_doc_meta(meta), segments=segments), replaced
 
@@ -187,21 +214,20 @@ def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in columns), None)
 
 
-def _respondent_id(value: str, name_map: dict[str, str], where: str) -> str:
-    """An id (L3, B1, S2) as is; a name listed in the manifest as its id; anything else refused."""
+def _respondent_id(value: str, name_map: dict[str, str]) -> str | None:
+    """An id (L3, B1, S2) as is; a name listed in the manifest as its id; anything else None."""
     value = " ".join(value.split())
     if re.fullmatch(r"[LBSlbs]\d{1,3}", value):
         return value.upper()
     for name, rid in name_map.items():
         if " ".join(name.lower().split()) == value.lower():
             return rid
-    # A name that is not in the manifest would end up in the dataset unpseudonymised.
-    raise InputError(f"{where}: respondent {value!r} is not an id (L1, B1, S1) nor a name listed in the "
-                     "manifest's 'names' column")
+    return None
 
 
 def _logbook_form(columns: list[str], rows: list[dict], relpath: str, meta: FileMeta,
-                  name_map: dict[str, str], max_segment_chars: int) -> tuple[list[PreparedDocument], int]:
+                  name_map: dict[str, str], max_segment_chars: int,
+                  bad_lines: list[tuple[int, str]]) -> tuple[list[PreparedDocument], int]:
     """A logbook-form export: one document per row, one segment per answer plus the whole logbook."""
     respondent_col = _pick(columns, RESPONDENT_COLUMNS)
     moment_col = _pick(columns, MOMENT_COLUMNS)
@@ -210,19 +236,25 @@ def _logbook_form(columns: list[str], rows: list[dict], relpath: str, meta: File
     if respondent_col is None or not questions:
         found = ", ".join(c for c in columns if c) or "none"
         raise InputError(
-            f"{relpath}: unexpected columns ({found}); expected either 'id' and 'text' (a list of segments) or "
-            f"a logbook-form export: a respondent column ({', '.join(RESPONDENT_COLUMNS[:5])}, ...) and one "
-            "column per question"
+            f"{relpath}: onverwachte kolommen ({found}); verwacht 'id' en 'text' (een lijst fragmenten) of "
+            f"een export van een logboekformulier: een kolom met de respondent ({', '.join(RESPONDENT_COLUMNS[:5])}, "
+            "...) en een kolom per vraag"
         )
     pattern = name_pattern(name_map)
     documents: list[PreparedDocument] = []
     replaced = 0
     for n, row in enumerate(rows, start=2):
-        where = f"{relpath}: row {n}"
+        where = f"{relpath}: rij {n}"
         raw_resp = str(row.get(respondent_col) or "").strip()
         if not raw_resp:
-            raise InputError(f"{where}: column {respondent_col!r} is empty")
-        respondent = _respondent_id(raw_resp, name_map, where)
+            bad_lines.append((n, f"{where}: kolom {respondent_col!r} is leeg; rij overgeslagen"))
+            continue
+        respondent = _respondent_id(raw_resp, name_map)
+        if respondent is None:
+            # The value is not repeated: it may be a name, and this message goes into the failure report.
+            bad_lines.append((n, f"{where}: de respondent is geen id (L1, B1, S1) en geen naam uit de kolom "
+                                 "'names' van het manifest; rij overgeslagen (zet de naam in het manifest)"))
+            continue
         moment = normalise_moment(row.get(moment_col)) if moment_col else None
         plg = str(row.get("plg") or "").strip() or None
         name = f"{relpath}#r{n}"
@@ -259,8 +291,26 @@ def _logbook_form(columns: list[str], rows: list[dict], relpath: str, meta: File
         documents.append(PreparedDocument(name=name, text=text, kind="logboek",
                                           meta=_doc_meta(meta, respondent, moment, plg), segments=segments))
     if not documents:
-        raise InputError(f"{relpath}: no filled-in rows")
+        raise InputError(f"{relpath}: geen ingevulde rijen" + (f" ({len(bad_lines)} overgeslagen)" if bad_lines else ""))
     return documents, replaced
+
+
+def _jsonl_rows(text: str, relpath: str, bad_lines: list[tuple[int, str]]) -> list[tuple[int, dict]]:
+    """(line number, object) of the good lines of a JSONL file; the bad ones go to ``bad_lines``."""
+    rows = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            bad_lines.append((n, f"{relpath}: regel {n}: geen geldige JSON ({exc.msg}); overgeslagen"))
+            continue
+        if not isinstance(row, dict):
+            bad_lines.append((n, f"{relpath}: regel {n}: geen JSON-object; overgeslagen"))
+            continue
+        rows.append((n, {k: row.get(k) for k in SEGMENT_FIELDS}))
+    return rows
 
 
 def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[str, str],
@@ -270,39 +320,56 @@ def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in BATCH_SUFFIXES:
-        raise InputError(f"{relpath}: unsupported file type {suffix or '(none)'}; use {', '.join(BATCH_SUFFIXES)}")
+        raise InputError(f"{relpath}: bestandstype {suffix or '(geen)'} wordt niet gelezen; gebruik "
+                         f"{', '.join(BATCH_SUFFIXES)}")
     if raw is None:
         try:
             size = path.stat().st_size
             if size > max_bytes:
-                raise InputError(f"{relpath}: {size / 1_048_576:.1f} MB is over the limit of "
-                                 f"{max_bytes / 1_048_576:.0f} MB; split the file")
+                raise InputError(f"{relpath}: {size / 1_048_576:.1f} MB is groter dan de grens van "
+                                 f"{max_bytes / 1_048_576:.0f} MB; splits het bestand")
             raw = path.read_bytes()
         except OSError as exc:
-            raise InputError(f"{relpath}: cannot be read ({exc.strerror})") from None
+            raise InputError(f"{relpath}: kan niet gelezen worden ({exc.strerror})") from None
+    if len(raw) > max_bytes:
+        raise InputError(f"{relpath}: {len(raw) / 1_048_576:.1f} MB is groter dan de grens van "
+                         f"{max_bytes / 1_048_576:.0f} MB; splits het bestand")
     digest = sha256_bytes(raw)
     if not raw.strip():
-        raise InputError(f"{relpath}: the file is empty")
+        raise InputError(f"{relpath}: het bestand is leeg")
+    encoding = UTF8
+    bad_lines: list[tuple[int, str]] = []
+    if suffix in (".txt", ".csv", ".jsonl"):
+        text, encoding = decode_legacy_text(raw, relpath)
     if suffix in (".txt", ".docx"):
-        doc, replaced = _text_document(raw, relpath, meta, name_map, max_bytes, max_segment_chars)
+        if suffix == ".docx":
+            text = extract_text(raw, relpath, max_bytes)
+        doc, replaced = _text_document(text, relpath, meta, name_map, max_segment_chars)
+        documents = [doc]
+    elif suffix == ".jsonl":
+        doc, replaced = _segment_table(_jsonl_rows(text, relpath, bad_lines), relpath, meta, name_map, bad_lines,
+                                       unit="regel")
         documents = [doc]
     else:
-        original, raw_rows = read_table_rows(raw, relpath)
+        # The table reader decodes UTF-8 itself; a file read in another encoding is handed over as UTF-8.
+        original, raw_rows = read_table_rows(text.encode("utf-8") if suffix == ".csv" else raw, relpath)
         if not raw_rows:
-            raise InputError(f"{relpath}: no rows below the header")
+            raise InputError(f"{relpath}: geen rijen onder de kopregel")
         # Known columns match case-insensitively; question columns keep the header as written.
         lower = {c: c.lower() if c.lower() in (*RESPONDENT_COLUMNS, *MOMENT_COLUMNS, *IGNORED_COLUMNS, "text",
                                                 "question", "speaker") else c for c in original}
         columns = list(lower.values())
         rows = [{lower.get(k, k): v for k, v in row.items()} for row in raw_rows]
         if "id" in columns and "text" in columns:
-            doc, replaced = _segment_table(columns, rows, relpath, meta, name_map)
+            doc, replaced = _segment_table(list(enumerate(rows, start=2)), relpath, meta, name_map, bad_lines)
             documents = [doc]
         else:
-            documents, replaced = _logbook_form(columns, rows, relpath, meta, name_map, max_segment_chars)
+            documents, replaced = _logbook_form(columns, rows, relpath, meta, name_map, max_segment_chars,
+                                                bad_lines)
     if replaced:
         log.info("%s: replaced %d names by respondent ids", relpath, replaced)
-    return PreparedFile(relpath=relpath, sha256=digest, documents=documents, replacements=replaced)
+    return PreparedFile(relpath=relpath, sha256=digest, documents=documents, replacements=replaced,
+                        encoding=encoding, bad_lines=bad_lines)
 
 
 def discover(paths: list[str | Path], exclude: list[Path] = ()) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
@@ -323,8 +390,8 @@ def discover(paths: list[str | Path], exclude: list[Path] = ()) -> tuple[list[tu
             return
         if rel in seen_rel:
             if seen_rel[rel] != resolved:
-                problems.append((rel, f"{rel}: another input has the same relative name ({seen_rel[rel]}); "
-                                      "give the folders one by one into different output folders"))
+                problems.append((rel, f"{rel}: een andere invoer heeft dezelfde relatieve naam ({seen_rel[rel]}); "
+                                      "geef de mappen een voor een op, elk met een eigen uitvoermap"))
             return
         seen_rel[rel] = resolved
         found.append((path, rel))
@@ -341,10 +408,10 @@ def discover(paths: list[str | Path], exclude: list[Path] = ()) -> tuple[list[tu
                 add(path, PurePosixPath(*rel_parts).as_posix())
         elif given.is_file():
             if given.suffix.lower() not in BATCH_SUFFIXES:
-                problems.append((given.name, f"{given.name}: unsupported file type {given.suffix or '(none)'}; "
-                                              f"use {', '.join(BATCH_SUFFIXES)}"))
+                problems.append((given.name, f"{given.name}: bestandstype {given.suffix or '(geen)'} wordt niet "
+                                              f"gelezen; gebruik {', '.join(BATCH_SUFFIXES)}"))
                 continue
             add(given, given.name)
         else:
-            raise InputError(f"{given}: no such file or folder")
+            raise InputError(f"{given}: bestand of map bestaat niet")
     return found, problems

@@ -16,9 +16,11 @@ Lines, one row per segment, coder and code:
 ``note``                optional; ignored by the statistics
 ======================  =====================================================================
 
-Several rows for the same segment and coder form that coder's set of codes for the segment. A
-coder's decision on a segment is unique per (segment, coder): the rows are merged, never
-overwritten. Every code is checked against the codebook with the row number in the message.
+Several rows for the same segment and coder form that coder's codes for the segment, in the
+order of the rows: the first is the coder's **main code** (what kappa and the confusion matrix
+compare). A coder's decision on a segment is unique per (segment, coder): the rows are merged,
+never overwritten. Every code is checked against the codebook with the row number in the message
+(in Dutch: the researcher reads it).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from .annotate import (
 )
 from .codebook import Codebook, CodebookError
 from .metadata import header_delimiter
-from .segmenting import InputError, decode_text, iter_jsonl_objects
+from .encoding import decode_legacy_text, encoding_notice
+from .segmenting import InputError, iter_jsonl_objects
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +76,23 @@ def _parse_code(row: dict, codebook: Codebook, where: str) -> Code | None:
     aard = str(row.get("aard") or "").strip()
     if not factor:
         if richting or aard:
-            raise InputError(f"{where}: richting/aard given without a factor")
+            raise InputError(f"{where}: richting of aard zonder factor")
         return None
     try:
         f = codebook.factor(factor)
     except KeyError:
-        raise InputError(f"{where}: unknown factor {factor!r} (codebook {codebook.id} {codebook.version})") from None
+        raise InputError(f"{where}: onbekende factor {factor!r} (codeboek {codebook.id} {codebook.version})") from None
     if not richting and len(f.richting) == 1:
         richting = f.richting[0]
+    if richting not in f.richting:
+        raise InputError(f"{where}: richting {richting or '(leeg)'!r} past niet bij factor {factor}; "
+                         f"toegestaan: {' of '.join(f.richting)}")
     if aard not in ("+", "-"):
         by_label = {label.lower(): pole for pole, label in f.poles.items()}
-        if aard.lower() in by_label:
-            aard = by_label[aard.lower()]
+        if aard.lower() not in by_label:
+            raise InputError(f"{where}: aard {aard or '(leeg)'!r} past niet bij factor {factor}; gebruik + of - of "
+                             f"de poollabels {f.poles['+']} (+) of {f.poles['-']} (-)")
+        aard = by_label[aard.lower()]
     try:
         codebook.validate_code(factor, richting, aard)
     except CodebookError as exc:
@@ -98,7 +106,7 @@ def _parse_time(value: Any, where: str) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{where}: created_at {value!r} is not an ISO date-time") from None
+        raise InputError(f"{where}: created_at {value!r} is geen ISO-datum en -tijd (zoals 2016-11-20T20:14)") from None
 
 
 def read_decisions(path: str | Path, codebook: Codebook) -> list[Decision]:
@@ -107,22 +115,24 @@ def read_decisions(path: str | Path, codebook: Codebook) -> list[Decision]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-    text = decode_text(raw, path.name)
+        raise InputError(f"{path}: kan niet gelezen worden ({exc.strerror})") from None
+    text, encoding = decode_legacy_text(raw, path.name)
+    if encoding != "utf-8":
+        log.warning("%s", encoding_notice(path.name, encoding))
     rows: list[tuple[str, dict]] = []
     if path.suffix.lower() == ".jsonl":
         for n, row in iter_jsonl_objects(text, path.name):
-            rows.append((f"{path.name}: line {n}", row))
+            rows.append((f"{path.name}: regel {n}", row))
     elif path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text), delimiter=header_delimiter(text))
         reader.fieldnames = [(c or "").strip().lower() for c in reader.fieldnames or []]
         missing = [c for c in ("segment_id", "coder") if c not in reader.fieldnames]
         if missing:
-            raise InputError(f"{path.name}: not a decisions file: column(s) {', '.join(missing)} missing "
-                             f"(expected {', '.join(DECISION_COLUMNS)})")
-        rows = [(f"{path.name}: row {n}", row) for n, row in enumerate(reader, start=2)]
+            raise InputError(f"{path.name}: geen besluitenbestand: kolom(men) {', '.join(missing)} ontbreken "
+                             f"(verwacht: {', '.join(DECISION_COLUMNS)})")
+        rows = [(f"{path.name}: rij {n}", row) for n, row in enumerate(reader, start=2)]
     else:
-        raise InputError(f"{path.name}: a decisions file is .csv or .jsonl")
+        raise InputError(f"{path.name}: een besluitenbestand is .csv of .jsonl")
     decisions = []
     for where, row in rows:
         seg = str(row.get("segment_id") or "").strip()
@@ -130,7 +140,7 @@ def read_decisions(path: str | Path, codebook: Codebook) -> list[Decision]:
         if not seg or not coder:
             if not any(str(v or "").strip() for v in row.values()):
                 continue
-            raise InputError(f"{where}: segment_id and coder are required")
+            raise InputError(f"{where}: segment_id en coder zijn verplicht")
         decisions.append(Decision(seg, coder, _parse_code(row, codebook, where),
                                   _parse_time(row.get("created_at"), where), where))
     log.info("%s: %d decisions", path.name, len(decisions))
@@ -144,24 +154,33 @@ def read_all_decisions(paths: Sequence[str | Path], codebook: Codebook,
         known = sorted({d.coder for d in decisions})
         unknown = [c for c in coders if c not in known and c != "model"]
         if unknown:
-            raise InputError(f"coder(s) {', '.join(unknown)} not in the decisions files (found: "
-                             f"{', '.join(known) or 'none'})")
+            raise InputError(f"codeur(s) {', '.join(unknown)} niet in de besluitenbestanden (gevonden: "
+                             f"{', '.join(known) or 'geen'})")
         decisions = [d for d in decisions if d.coder in coders]
     return decisions
 
 
-def decision_sets(decisions: Iterable[Decision]) -> dict[str, dict[str, frozenset[Code]]]:
-    """``{segment_id: {coder: codes}}``; a "no code" row gives an empty set."""
-    out: dict[str, dict[str, frozenset[Code]]] = {}
+def decision_sets(decisions: Iterable[Decision]) -> dict[str, dict[str, tuple[Code, ...]]]:
+    """``{segment_id: {coder: codes}}``, codes in the order of the rows (main code first, no
+    duplicates); a "no code" row gives an empty tuple."""
+    out: dict[str, dict[str, tuple[Code, ...]]] = {}
     for d in decisions:
         per = out.setdefault(d.segment_id, {})
-        per[d.coder] = per.get(d.coder, frozenset()) | (frozenset([d.code]) if d.code else frozenset())
+        codes = per.get(d.coder, ())
+        if d.code and d.code not in codes:
+            codes = (*codes, d.code)
+        per[d.coder] = codes
     return out
 
 
-def model_sets(annotations: Annotations) -> dict[str, frozenset[Code]]:
-    """``{segment_id: suggested codes}`` for every annotated segment (empty set: no suggestion)."""
-    return {r["id"]: frozenset((c["factor"], c["richting"], c["aard"]) for c in r.get("codes", []))
+def model_sets(annotations: Annotations) -> dict[str, tuple[Code, ...]]:
+    """``{segment_id: codes the model suggests}``, most confident first (empty: no suggestion).
+
+    These are the codes of the model's own decision rule: when the folder was annotated with
+    ``--min-confidence`` the records keep the rule's codes apart (``rule_codes``), so a low cut
+    made to browse more codes does not count as what the model suggests.
+    """
+    return {r["id"]: tuple((c["factor"], c["richting"], c["aard"]) for c in r.get("rule_codes", r.get("codes", [])))
             for r in annotations.records}
 
 
@@ -170,8 +189,8 @@ def check_segments(decisions: Sequence[Decision], annotations: Annotations) -> N
     unknown = [d for d in decisions if d.segment_id not in known]
     if unknown:
         ids = ", ".join(sorted({d.segment_id for d in unknown})[:5])
-        raise InputError(f"{unknown[0].where}: segment id(s) {ids} not in {annotations.outdir} "
-                         f"({len(unknown)} decisions); were they annotated into another folder?")
+        raise InputError(f"{unknown[0].where}: fragment-id('s) {ids} niet in {annotations.outdir} "
+                         f"({len(unknown)} besluiten); zijn ze in een andere map geannoteerd?")
 
 
 # ---------------------------------------------------------------- export
@@ -196,7 +215,7 @@ def _export_rows(annotations: Annotations | None, decisions: Sequence[Decision],
         base = {k: meta.get(k) for k in META_KEYS}
         base.update(segment_id=record["id"], text=record.get("text"))
         for coder, sets in decision_sets(by_segment.get(record["id"], [])).get(record["id"], {}).items():
-            for code in sorted(sets) or [None]:
+            for code in sets or [None]:  # main code first
                 row = dict(base, source="coder", coder=coder, codebook_version=codebook.version)
                 if code:
                     row.update(code=code_name(*code), factor=code[0], richting=code[1], aard=code[2],

@@ -32,7 +32,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .segmenting import InputError, decode_text
+from .segmenting import InputError
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,9 @@ def meta_from_filename(name: str) -> FileMeta:
 class Manifest:
     """The researcher's manifest: metadata per file and the names to replace."""
 
-    def __init__(self, rows: dict[str, FileMeta] | None = None) -> None:
+    def __init__(self, rows: dict[str, FileMeta] | None = None, notices: list[str] | None = None) -> None:
         self.rows: dict[str, FileMeta] = rows or {}
+        self.notices: list[str] = notices or []  # e.g. the manifest was read as Windows-1252
 
     @property
     def name_map(self) -> dict[str, str]:
@@ -179,18 +180,21 @@ def header_delimiter(text: str) -> str:
 
 
 def read_manifest(path: str | Path) -> Manifest:
-    """Read a manifest CSV (comma, semicolon or tab separated; UTF-8)."""
+    """Read a manifest CSV (comma, semicolon or tab separated; UTF-8, or Windows-1252 from Excel with a notice)."""
+    from .encoding import UTF8, decode_legacy_text, encoding_notice
+
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"manifest {path}: cannot be read ({exc.strerror})") from None
-    text = decode_text(raw, f"manifest {path.name}")
+        raise InputError(f"manifest {path}: kan niet gelezen worden ({exc.strerror})") from None
+    text, encoding = decode_legacy_text(raw, f"manifest {path.name}")
+    notices = [encoding_notice(f"manifest {path.name}", encoding)] if encoding != UTF8 else []
     reader = csv.DictReader(io.StringIO(text), delimiter=header_delimiter(text))
     columns = [(c or "").strip().lower() for c in (reader.fieldnames or [])]
     if "file" not in columns:
-        raise InputError(f"manifest {path.name}: needs a column 'file' (found: {', '.join(columns) or 'none'}); "
-                         f"known columns: {', '.join(MANIFEST_COLUMNS)}")
+        raise InputError(f"manifest {path.name}: de kolom 'file' ontbreekt (gevonden: {', '.join(columns) or 'geen'}); "
+                         f"bekende kolommen: {', '.join(MANIFEST_COLUMNS)}")
     unknown = [c for c in columns if c and c not in MANIFEST_COLUMNS]
     if unknown:
         log.warning("manifest %s: ignoring unknown column(s) %s", path.name, ", ".join(unknown))
@@ -201,21 +205,21 @@ def read_manifest(path: str | Path) -> Manifest:
         file = get("file")
         if not file:
             if any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                raise InputError(f"manifest {path.name}: row {n}: column 'file' is empty")
+                raise InputError(f"manifest {path.name}: rij {n}: de kolom 'file' is leeg")
             continue
         key = Path(file.replace("\\", "/")).as_posix().lower()
         if key in rows:
-            raise InputError(f"manifest {path.name}: row {n}: file {file!r} is listed twice")
+            raise InputError(f"manifest {path.name}: rij {n}: bestand {file!r} staat er twee keer in")
         respondent = get("respondent")
         names = [x.strip() for x in (get("names") or "").split(";") if x.strip()]
         if names and not respondent:
-            raise InputError(f"manifest {path.name}: row {n}: names are listed but 'respondent' is empty; "
-                             "names are replaced by the respondent id")
+            raise InputError(f"manifest {path.name}: rij {n}: er staan namen in 'names' maar 'respondent' is leeg; "
+                             "namen worden vervangen door het respondent-id")
         rows[key] = FileMeta(respondent=respondent, role=get("role") or role_of(respondent),
                              moment=normalise_moment(get("moment")), plg=get("plg"), names=names,
                              source="manifest")
     log.info("manifest %s: %d files", path.name, len(rows))
-    return Manifest(rows)
+    return Manifest(rows, notices)
 
 
 def name_pattern(name_map: dict[str, str]) -> re.Pattern[str] | None:
@@ -242,3 +246,24 @@ def pseudonymise(text: str, name_map: dict[str, str], pattern: re.Pattern[str] |
         return lowered[" ".join(m.group(0).lower().split())]
 
     return pattern.sub(replace, text), count
+
+
+# In file and folder names a name is delimited by anything but a letter or digit: "bram_start.txt",
+# "Bram Jansen.docx", "interviews/bram-jansen/eind.txt".
+_PATH_SEPARATORS = r"[\s_.-]+"
+
+
+def pseudonymise_path(relpath: str, name_map: dict[str, str]) -> str:
+    """A relative file name with every listed name replaced by its respondent id.
+
+    ``bram_start.txt`` with the name *Bram* listed for ``L3`` becomes ``L3_start.txt``, so segment
+    ids, document names and exports carry the id, not the name. Matching ignores case; the parts of
+    a name of several words may be joined by spaces, ``_``, ``-`` or ``.`` in a file name.
+    """
+    names = sorted({n for n in name_map if n.strip()}, key=len, reverse=True)
+    if not names:
+        return relpath
+    alternatives = "|".join(_PATH_SEPARATORS.join(map(re.escape, n.split())) for n in names)
+    pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
+    lowered = {" ".join(k.lower().split()): v for k, v in name_map.items()}
+    return pattern.sub(lambda m: lowered[" ".join(re.split(_PATH_SEPARATORS, m.group(0).lower()))], relpath)

@@ -32,10 +32,15 @@ def follows_previous(segments: list[Segment]) -> list[bool]:
 
 
 def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None,
-                     memory: ConfirmationMemory | None = None) -> list[dict]:
+                     memory: ConfirmationMemory | None = None, with_rule_codes: bool = False) -> list[dict]:
     """Records for the segments of one document. With ``memory`` (the coders' confirmed segments,
     ``training.memory``) the scores are blended with those of close confirmed segments, and each
-    record names the memory state and its share (``memory_weight``) beside the model version."""
+    record names the memory state and its share (``memory_weight``) beside the model version.
+
+    ``with_rule_codes``: when ``min_confidence`` replaces the model's own decision rule, each record
+    also gets ``rule_codes``, the codes the model would suggest by its rule, so agreement can judge
+    the model on what it suggests rather than on every code above an arbitrary cut.
+    """
     model = loaded.model
     # Scores per chunk (bounded memory on a whole folder), then the decision over the whole document,
     # so a turn's context never stops at a chunk boundary.
@@ -49,6 +54,7 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
     if memory is not None and memory.size:
         pred, shares = memory.blend(pred, model.memory_vectors([s.text for s in segments]))
     suggestions = model.suggest_from(pred, min_confidence)
+    by_rule = model.suggest_from(pred) if with_rule_codes and min_confidence is not None else None
     records = []
     for pos, (seg, codes) in enumerate(zip(segments, suggestions)):
         meta = {k: v for k, v in (("speaker", seg.speaker), ("respondent", seg.respondent),
@@ -64,6 +70,8 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
         if shares is not None:
             record["memory_state"] = memory.state
             record["memory_weight"] = round(float(shares[pos]), 4)
+        if by_rule is not None:
+            record["rule_codes"] = [c.to_dict() for c in by_rule[pos]]
         if pred.no_code_p is not None:  # the detector's P(nothing to code here)
             record["no_code_confidence"] = round(float(pred.no_code_p[pos]), 4)
         if meta:

@@ -1,7 +1,8 @@
-"""Batch subcommands: annotate, export, tables, agreement.
+"""Batch subcommands: annotate, export, tables, agreement, import.
 
 Thin wrappers: options are checked here, the work is done in ``training.annotate``,
-``training.exports``, ``training.tables`` and ``training.agreement_report``. Results go to standard
+``training.exports``, ``training.tables``, ``training.agreement_report`` and ``training.qda_import``.
+What a researcher reads here is Dutch; every command ends by naming the files it wrote and replaced. Results go to standard
 output, progress and warnings to standard error.
 """
 
@@ -16,6 +17,15 @@ from ..errors import CliError
 from ..settings import get_settings
 
 
+# The verdicts of the agreement report as a research lead reads them.
+VERDICTS = {
+    "reliable": "betrouwbaar", "tentative": "voorlopig", "unreliable": "onbetrouwbaar",
+    "undefined": "niet te berekenen", "too_few": "te weinig fragmenten", "poor": "slechter dan toeval",
+    "slight": "gering", "fair": "redelijk", "moderate": "matig", "substantial": "substantieel",
+    "almost_perfect": "(bijna) volledig",
+}
+
+
 def _say(message: str) -> None:
     print(f"codeerhulp: {message}", file=sys.stderr)
 
@@ -23,9 +33,9 @@ def _say(message: str) -> None:
 def _common(p: argparse.ArgumentParser, models: bool = False) -> None:
     if models:
         p.add_argument("--models-dir", type=Path,
-                       help="model store (default: setting CODEERHULP_MODELS_DIR, else ./models)")
-        p.add_argument("--model-version", help="use this model version instead of the active one")
-    p.add_argument("--codebook", type=Path, help="codebook YAML (default: the shipped codebook/codebook.yaml)")
+                       help="modelopslag (standaard: instelling CODEERHULP_MODELS_DIR, anders ./models)")
+        p.add_argument("--model-version", help="deze modelversie gebruiken in plaats van de actieve")
+    p.add_argument("--codebook", type=Path, help="codeboek (YAML; standaard het meegeleverde codebook/codebook.yaml)")
 
 
 def _codebook_path(args) -> Path:
@@ -38,9 +48,9 @@ def _split_inputs(inputs: list[Path]) -> tuple[Path | None, list[Path]]:
     files = [p for p in inputs if p.is_file()]
     missing = [p for p in inputs if not p.exists()]
     if missing:
-        raise CliError(f"{missing[0]}: no such file or folder")
+        raise CliError(f"{missing[0]}: bestand of map bestaat niet")
     if len(folders) > 1:
-        raise CliError(f"give one annotate output folder, not {len(folders)}")
+        raise CliError(f"geef één uitvoermap van annotate, niet {len(folders)}")
     return (folders[0] if folders else None), files
 
 
@@ -49,81 +59,143 @@ def _coders(value: str | None) -> list[str] | None:
         return None
     coders = [c.strip() for c in value.split(",") if c.strip()]
     if not coders:
-        raise CliError("--coders needs at least one name")
+        raise CliError("--coders heeft minstens één naam nodig")
     return coders
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "annotate", help="suggest codes for whole folders of transcripts and logbooks",
-        description="Annotate every .txt, .docx, .csv and .xlsx under PATH (folders are walked recursively): "
-                    "interviews are split by speaker turn with the interviewer's question as context, logbooks "
-                    "per answer plus the logbook as a whole. Writes annotations.jsonl, dataset.csv and "
-                    "dataset.xlsx to OUTDIR. Files that fail are listed at the end (and in failures.csv) "
-                    "while the rest is processed; the exit code is then 1. A rerun skips files already "
-                    "annotated with the same model version.")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
-    p.add_argument("-o", "--outdir", type=Path, default=Path("annotaties"), help="output folder (default: ./annotaties)")
+        "annotate", help="codes voorstellen voor hele mappen transcripten en logboeken",
+        description="Annoteert elk .txt-, .docx-, .csv-, .xlsx- en .jsonl-bestand onder PAD (mappen worden "
+                    "doorlopen): interviews per spreekbeurt met de vraag van de interviewer als context, logboeken "
+                    "per antwoord plus het logboek als geheel. Schrijft annotations.jsonl, dataset.csv en "
+                    "dataset.xlsx naar UITVOERMAP. Mislukte bestanden en overgeslagen regels staan aan het eind "
+                    "(en in failures.csv) terwijl de rest verwerkt wordt; de exitcode is dan 1. Opnieuw draaien "
+                    "slaat ongewijzigde bestanden over. Namen uit het manifest worden in teksten en bestandsnamen "
+                    "vervangen door het respondent-id; de sleutel staat buiten de uitvoermap.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PAD", help="bestanden of mappen")
+    p.add_argument("-o", "--outdir", type=Path, default=Path("annotaties"),
+                   help="uitvoermap (standaard: ./annotaties)")
     p.add_argument("--manifest", type=Path, metavar="CSV",
-                   help="metadata per file: columns file, respondent, role, moment, plg, names (';'-separated "
-                        "names replaced by the respondent id)")
+                   help="metadata per bestand: kolommen file, respondent, role, moment, plg, names (namen met ';' "
+                        "gescheiden, vervangen door het respondent-id)")
+    p.add_argument("--pseudonym-key", type=Path, metavar="CSV",
+                   help="waar de sleutel van gepseudonimiseerde bestandsnamen komt, buiten de uitvoermap "
+                        "(standaard: UITVOERMAP-pseudoniemen.csv ernaast)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                   help="files read in parallel (default: min(4, CPUs); 1 reads in the main process)")
+                   help="bestanden die tegelijk gelezen worden (standaard: min(4, CPU's); 1 leest in het hoofdproces)")
     p.add_argument("--min-confidence", type=float, metavar="X",
-                   help="keep codes with confidence >= X (default: the model's calibrated threshold)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="codes met zekerheid >= X houden (standaard: de drempel van het model); de overeenstemming "
+                        "beoordeelt het model altijd op zijn eigen drempel")
+    p.add_argument("--no-progress", action="store_true", help="geen voortgangsbalk")
     _common(p, models=True)
     p.set_defaults(handler=cmd_annotate)
 
     p = sub.add_parser(
-        "export", help="export codings to CSV, XLSX or a REFI-QDA project/codebook",
-        description="INPUT is an annotate output folder and/or decisions files (CSV or JSONL with segment_id, "
-                    "coder, factor, richting, aard). qdpx: a REFI-QDA project for ATLAS.ti, MAXQDA, NVivo, "
-                    "QualCoder with each coder's codings under their own user and, with --include-suggestions, "
-                    "the model's under a user named after the model version. qdc: the codebook only.")
-    p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="annotate output folder, decisions files")
+        "export", help="coderingen naar CSV, XLSX of een REFI-QDA-project/codeboek",
+        description="INVOER is een uitvoermap van annotate en/of besluitenbestanden (CSV of JSONL met segment_id, "
+                    "coder, factor, richting, aard). qdpx: een REFI-QDA-project voor ATLAS.ti, MAXQDA, NVivo en "
+                    "QualCoder met de coderingen van elke codeur onder een eigen gebruiker en, met "
+                    "--include-suggestions, die van het model onder een gebruiker met de naam van de modelversie. "
+                    "qdc: alleen het codeboek.")
+    p.add_argument("inputs", nargs="*", type=Path, metavar="INVOER", help="uitvoermap van annotate, besluitenbestanden")
     p.add_argument("--format", required=True, choices=("csv", "xlsx", "qdpx", "qdc"))
-    p.add_argument("-o", "--output", type=Path, help="output file (default: export.<format> in the current folder)")
-    p.add_argument("--include-suggestions", action="store_true", help="also export the model's suggestions")
-    p.add_argument("--coders", help="comma-separated coders to include (default: all in the decisions files)")
+    p.add_argument("-o", "--output", type=Path, help="uitvoerbestand (standaard: export.<format> in de huidige map)")
+    p.add_argument("--include-suggestions", action="store_true", help="ook de suggesties van het model exporteren")
+    p.add_argument("--coders", help="codeurs om mee te nemen, met komma's (standaard: alle in de besluitenbestanden)")
     _common(p)
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser(
-        "tables", help="the research's frequency tables and the per-teacher matrix",
-        description="Frequency tables per codebook group (rows: subcategories with richting; columns: moment x "
-                    "pole; end-of-year columns marked '+'), from confirmed codes (decisions files), the model's "
-                    "suggestions, or both, always labelled which. Also the case-ordered matrix per respondent.")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="annotate output folder, decisions files")
+        "tables", help="de frequentietabellen van het onderzoek en de matrix per leraar",
+        description="Frequentietabellen per groep van het codeboek (rijen: subcategorieën met richting; kolommen: "
+                    "moment x pool; eindkolommen met '+'), uit bevestigde codes (besluitenbestanden), de suggesties "
+                    "van het model, of beide, altijd met de bron erbij. Ook de matrix per respondent.")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INVOER", help="uitvoermap van annotate, besluitenbestanden")
     p.add_argument("--source", choices=("confirmed", "model", "both"), default="confirmed",
-                   help="confirmed: coders' decisions; model: suggestions; both: decisions where a segment has "
-                        "them, else suggestions (default: confirmed)")
-    p.add_argument("-o", "--output", type=Path, help="tables XLSX (default: tabellen.xlsx)")
-    p.add_argument("--markdown", type=Path, metavar="OUT.md", help="also write the tables as Markdown")
-    p.add_argument("--matrix", type=Path, metavar="OUT.xlsx",
-                   help="per-respondent matrix XLSX (default: matrix.xlsx next to the tables)")
-    p.add_argument("--coders", help="confirmed codes of these coders only (default: all, each code once per segment)")
-    p.add_argument("--role", help="only respondents with this role (e.g. leraar)")
+                   help="confirmed: besluiten van codeurs; model: suggesties; both: besluiten waar een fragment ze "
+                        "heeft, anders suggesties (standaard: confirmed)")
+    p.add_argument("-o", "--output", type=Path, help="tabellen-XLSX (standaard: tabellen.xlsx)")
+    p.add_argument("--markdown", type=Path, metavar="UIT.md", help="de tabellen ook als Markdown")
+    p.add_argument("--matrix", type=Path, metavar="UIT.xlsx",
+                   help="matrix per respondent (XLSX; standaard: matrix.xlsx naast de tabellen)")
+    p.add_argument("--coders", help="alleen bevestigde codes van deze codeurs (standaard: alle, elke code één keer "
+                                    "per fragment)")
+    p.add_argument("--role", help="alleen respondenten met deze rol (bijv. leraar)")
     p.add_argument("--logbook-unit", choices=("whole", "answers"), default="whole",
-                   help="whole: a code counts once per logbook (default, as the research coded logbooks whole); "
-                        "answers: per answer segment")
-    p.add_argument("--hide-empty", action="store_true", help="leave out rows without any code")
+                   help="whole: een code telt één keer per logboek (standaard, zoals het onderzoek logboeken als "
+                        "geheel codeerde); answers: per antwoord")
+    p.add_argument("--hide-empty", action="store_true", help="rijen zonder codes weglaten")
     _common(p)
     p.set_defaults(handler=cmd_tables)
 
     p = sub.add_parser(
-        "agreement", help="agreement between coders and/or the model: kappa, alpha, disagreements",
-        description="Percent agreement, Cohen's kappa per pair, Krippendorff's alpha (nominal and MASI), binary "
-                    "alpha per factor, confusion matrices and the disagreements, for two or more coders (decisions "
-                    "files) and/or the model (an annotate output folder), on the segments they share. Writes "
-                    "agreement.html (self-contained, with plots) and agreement.json to OUTDIR.")
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="decisions files, annotate output folder")
-    p.add_argument("--coders", help="comma-separated coders; 'model' is the model's suggestions (default: all coders, "
-                                    "plus the model when an annotate folder is given)")
+        "agreement", help="overeenstemming tussen codeurs en/of het model: kappa, alfa, verschillen",
+        description="Percentage overeenstemming, Cohens kappa per paar (op de hoofdcode), Krippendorffs alfa "
+                    "(nominaal en MASI), alfa per factor, verwarringsmatrices en de verschillen, voor twee of meer "
+                    "codeurs (besluitenbestanden) en/of het model (een uitvoermap van annotate), op de fragmenten "
+                    "die ze delen. Elke coëfficiënt met n en een 95%-bootstrapinterval; een oordeel pas vanaf 30 "
+                    "fragmenten. Schrijft agreement.html (op zichzelf staand, met grafieken) en agreement.json "
+                    "naar UITVOERMAP.")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INVOER", help="besluitenbestanden, uitvoermap van annotate")
+    p.add_argument("--coders", help="codeurs met komma's; 'model' zijn de suggesties van het model (standaard: alle "
+                                    "codeurs, plus het model als er een annotate-map is gegeven)")
     p.add_argument("-o", "--outdir", type=Path, default=Path("overeenstemming"),
-                   help="output folder (default: ./overeenstemming)")
+                   help="uitvoermap (standaard: ./overeenstemming)")
+    p.add_argument("--resamples", type=int, default=1000, metavar="N",
+                   help="bootstraptrekkingen van fragmenten voor de 95%%-intervallen (standaard 1000; 0: geen intervallen)")
+    p.add_argument("--seed", type=int, default=0, help="seed van de trekkingen: dezelfde seed geeft dezelfde intervallen")
     _common(p)
     p.set_defaults(handler=cmd_agreement)
+
+    p = sub.add_parser(
+        "import", help="een in ATLAS.ti, MAXQDA of NVivo gecodeerd project (.qdpx) terughalen als besluiten",
+        description="Leest de coderingen uit een REFI-QDA-project (.qdpx) dat uit een export van Codeerhulp "
+                    "komt en in een QDA-programma is gecodeerd, en schrijft ze als besluitenbestand van één codeur. "
+                    "Coderingen worden aan de fragmenten in de annotate-map gekoppeld; fragmenten van een "
+                    "gecodeerd document zonder code worden besluiten 'geen code'. Daarna meet 'codeerhulp "
+                    "agreement' de overeenstemming met het model of een collega.")
+    p.add_argument("project", type=Path, metavar="PROJECT.qdpx", help="het REFI-QDA-project")
+    p.add_argument("--coder", required=True, help="onder deze naam komen de besluiten")
+    p.add_argument("--annotations", type=Path, default=Path("annotaties"), metavar="MAP",
+                   help="de uitvoermap van annotate waaruit het project geëxporteerd is (standaard: ./annotaties)")
+    p.add_argument("--user", help="alleen de coderingen van deze gebruiker in het project (nodig als er meer zijn)")
+    p.add_argument("-o", "--output", type=Path, help="besluitenbestand (standaard: besluiten_CODEUR.csv)")
+    _common(p)
+    p.set_defaults(handler=cmd_import)
+
+
+# ---------------------------------------------------------------- what a command wrote
+
+
+def _report_files(written: list[Path], replaced: list[Path]) -> None:
+    """The last lines of every batch command: the files it wrote and those it overwrote.
+
+    Many files in one folder (the per-file results of annotate) are summed up as that folder.
+    """
+    def describe(paths: list[Path]) -> str:
+        groups: dict[Path, list[Path]] = {}
+        for path in paths:
+            groups.setdefault(path.parent, []).append(path)
+        parts = []
+        for folder, members in groups.items():
+            if len(members) > 3:
+                parts.append(f"{folder}/ ({len(members)} bestanden)")
+            else:
+                parts.extend(str(m) for m in members)
+        return ", ".join(parts)
+
+    print(f"geschreven: {describe(written) if written else 'niets nieuws'}")
+    if replaced:
+        print(f"vervangen: {describe(replaced)}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _ci(value: list[float] | None) -> str:
+    return "" if not value else f" [{value[0]:.3f}; {value[1]:.3f}]"
 
 
 # ---------------------------------------------------------------- annotate
@@ -133,9 +205,9 @@ def cmd_annotate(args) -> int:
     from training.annotate import annotate
 
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
-        raise CliError("--min-confidence must be between 0 and 1")
+        raise CliError("--min-confidence moet tussen 0 en 1 liggen")
     if args.workers < 1:
-        raise CliError("--workers must be at least 1")
+        raise CliError("--workers moet minstens 1 zijn")
     settings = get_settings()
     result = annotate(
         args.paths, args.outdir,
@@ -143,15 +215,25 @@ def cmd_annotate(args) -> int:
         model_version=args.model_version, manifest=args.manifest, workers=args.workers,
         min_confidence=args.min_confidence, max_bytes=settings.max_upload_bytes,
         max_segment_chars=settings.max_segment_chars, progress=not args.no_progress, announce=_say,
+        pseudonym_key=args.pseudonym_key,
     )
-    print(f"model {result.model_version}: annotated {len(result.annotated)} files ({result.n_segments} segments), "
-          f"skipped {len(result.skipped)} unchanged, {len(result.failed)} failed")
-    print(f"dataset: {result.n_dataset_segments} segments in {result.outdir}/dataset.csv, dataset.xlsx, "
-          "annotations.jsonl")
+    print(f"model {result.model_version}: {len(result.annotated)} bestanden geannoteerd ({result.n_segments} "
+          f"fragmenten), {len(result.skipped)} ongewijzigd overgeslagen, {len(result.failed)} mislukt")
+    print(f"dataset: {result.n_dataset_segments} fragmenten in {result.outdir}")
+    for notice in result.notices:
+        print(f"let op: {notice}", file=sys.stderr)
     if result.failed:
-        print(f"{len(result.failed)} file(s) failed (also in {result.outdir}/failures.csv):", file=sys.stderr)
+        print(f"{len(result.failed)} bestand(en) mislukt (ook in {result.outdir}/failures.csv):", file=sys.stderr)
         for _, reason in result.failed:
             print(f"  {reason}", file=sys.stderr)
+    if result.bad_lines:
+        print(f"{len(result.bad_lines)} regel(s) overgeslagen, de rest van die bestanden is geannoteerd (ook in "
+              f"{result.outdir}/failures.csv):", file=sys.stderr)
+        for _, _, reason in result.bad_lines:
+            print(f"  {reason}", file=sys.stderr)
+    if result.pseudonym_key:
+        print(f"sleutel van de pseudoniemen (bewaar apart, deel niet): {result.pseudonym_key}")
+    _report_files(result.written, result.replaced)
     return result.exit_code
 
 
@@ -161,13 +243,16 @@ def cmd_annotate(args) -> int:
 def cmd_export(args) -> int:
     from training.codebook import load_codebook
     from training.exports import export
+    from training.outputs import stamps, written_and_replaced
 
     codebook = load_codebook(_codebook_path(args))
     folder, decisions = _split_inputs(args.inputs)
     output = args.output or Path(f"export.{args.format}")
+    before = stamps([output])
     summary = export(args.format, output, codebook, annotations_dir=folder, decisions_files=decisions,
                      include_suggestions=args.include_suggestions, coders=_coders(args.coders))
     print(summary)
+    _report_files(*written_and_replaced([output], before))
     return 0
 
 
@@ -176,26 +261,30 @@ def cmd_export(args) -> int:
 
 def cmd_tables(args) -> int:
     from training.codebook import load_codebook
+    from training.outputs import stamps, written_and_replaced
     from training.tables import build_tables, write_markdown, write_matrix_xlsx, write_tables_xlsx
 
     codebook = load_codebook(_codebook_path(args))
     folder, decisions = _split_inputs(args.inputs)
     if folder is None:
-        raise CliError("tables needs the annotate output folder (for the segments' respondent and moment)")
+        raise CliError("tables heeft de uitvoermap van annotate nodig (voor respondent en moment van de fragmenten)")
     if args.source == "confirmed" and not decisions:
-        raise CliError("--source confirmed needs a decisions file; use --source model for the model's suggestions")
+        raise CliError("--source confirmed heeft een besluitenbestand nodig; gebruik --source model voor de "
+                       "suggesties van het model")
+    output = args.output or Path("tabellen.xlsx")
+    matrix = args.matrix or output.with_name("matrix.xlsx")
+    targets = [output, matrix] + ([args.markdown] if args.markdown else [])
+    before = stamps(targets)
     result = build_tables(folder, codebook, decisions_files=decisions, source=args.source,
                           coders=_coders(args.coders), role=args.role, logbook_unit=args.logbook_unit,
                           hide_empty=args.hide_empty)
-    output = args.output or Path("tabellen.xlsx")
     write_tables_xlsx(result, output)
-    matrix = args.matrix or output.with_name("matrix.xlsx")
     write_matrix_xlsx(result, matrix)
-    print(f"{result.source_label}")
-    print(f"tables: {output}; matrix: {matrix}")
     if args.markdown:
         write_markdown(result, args.markdown)
-        print(f"markdown: {args.markdown}")
+    print(result.source_label)
+    print(f"tabellen: {output}; matrix: {matrix}" + (f"; markdown: {args.markdown}" if args.markdown else ""))
+    _report_files(*written_and_replaced(targets, before))
     return 0
 
 
@@ -203,23 +292,60 @@ def cmd_tables(args) -> int:
 
 
 def cmd_agreement(args) -> int:
-    from training.agreement_report import run_agreement
+    from training.agreement_report import HTML_FILE, JSON_FILE, run_agreement
     from training.codebook import load_codebook
+    from training.outputs import stamps, written_and_replaced
 
+    if args.resamples < 0:
+        raise CliError("--resamples moet 0 of meer zijn")
     codebook = load_codebook(_codebook_path(args))
     folder, decisions = _split_inputs(args.inputs)
+    targets = [args.outdir / JSON_FILE, args.outdir / HTML_FILE]
+    before = stamps(targets)
     report, paths = run_agreement(args.outdir, codebook, annotations_dir=folder, decisions_files=decisions,
-                                  coders=_coders(args.coders))
+                                  coders=_coders(args.coders), resamples=args.resamples, seed=args.seed)
     factor = report["dimensions"]["factor"]
-    print(f"coders: {', '.join(report['coders'])}; {factor['n_units']} segments coded by at least two")
+    boot = report["bootstrap"]
+    print(f"codeurs: {', '.join(report['coders'])}; {factor['n_units']} fragmenten door minstens twee gecodeerd")
+    if boot["resamples"]:
+        print(f"tussen haken: 95%-bootstrapinterval ({boot['resamples']} trekkingen van fragmenten, seed {boot['seed']})")
     for dim, rep in report["dimensions"].items():
-        def fmt(x):
-            return "-" if x is None else f"{x:.3f}"
-        print(f"{dim:>8}: agreement {fmt(rep['percent_agreement'])}, alpha nominal {fmt(rep['alpha_nominal'])} "
-              f"({rep['reading']['alpha_nominal']}), alpha MASI {fmt(rep['alpha_masi'])}")
+        print(f"{dim:>8}: overeenstemming {_fmt(rep['percent_agreement'])}{_ci(rep.get('percent_agreement_ci'))}, "
+              f"alfa nominaal {_fmt(rep['alpha_nominal'])}{_ci(rep.get('alpha_nominal_ci'))} "
+              f"({VERDICTS.get(rep['reading']['alpha_nominal'], rep['reading']['alpha_nominal'])}), "
+              f"alfa MASI {_fmt(rep['alpha_masi'])}{_ci(rep.get('alpha_masi_ci'))}; n = {rep['n_units']}")
         for pair in rep["kappa_pairs"]:
-            print(f"          kappa {pair['coders'][0]} ~ {pair['coders'][1]}: {fmt(pair['kappa'])} "
-                  f"on {pair['n_units']} segments")
-    print(f"{len(factor['disagreements'])} segments with a disagreement on the factor")
-    print(f"report: {paths['html']}; data: {paths['json']}")
+            print(f"          kappa {pair['coders'][0]} ~ {pair['coders'][1]}: {_fmt(pair['kappa'])}"
+                  f"{_ci(pair.get('kappa_ci'))} ({VERDICTS.get(pair['kappa_verdict'], pair['kappa_verdict'])}) "
+                  f"op {pair['n_units']} fragmenten")
+    print(f"{len(factor['disagreements'])} fragmenten met verschil in factor")
+    print(f"rapport: {paths['html']}; gegevens: {paths['json']}")
+    _report_files(*written_and_replaced(targets, before))
+    return 0
+
+
+# ---------------------------------------------------------------- import
+
+
+def cmd_import(args) -> int:
+    from training.codebook import load_codebook
+    from training.outputs import stamps, written_and_replaced
+    from training.qda_import import import_qdpx, write_decisions
+
+    codebook = load_codebook(_codebook_path(args))
+    if not args.project.is_file():
+        raise CliError(f"{args.project}: bestand bestaat niet")
+    output = args.output or Path(f"besluiten_{args.coder.strip()}.csv")
+    before = stamps([output])
+    result = import_qdpx(args.project, args.annotations, args.coder, codebook, user=args.user)
+    if not result.rows:
+        raise CliError(f"{args.project.name}: geen coderingen die bij de fragmenten in {args.annotations} passen"
+                       + ("; " + "; ".join(result.problems[:3]) if result.problems else ""))
+    write_decisions(output, result.rows)
+    print(f"{result.coder}: {result.n_codings} coderingen in {len(result.documents)} documenten werden besluiten "
+          f"over {result.n_segments} fragmenten")
+    for problem in result.problems:
+        print(f"let op: {problem}", file=sys.stderr)
+    print(f"vergelijk met het model: codeerhulp agreement {args.annotations} {output} --coders {result.coder},model")
+    _report_files(*written_and_replaced([output], before))
     return 0

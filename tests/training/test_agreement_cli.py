@@ -22,7 +22,7 @@ BOB = [A, A, A, A, B, B, B, B, B, A]
 
 
 @pytest.fixture(scope="module")
-def material(tmp_path_factory, trained_models_dir) -> tuple[Path, Path, Path]:
+def material(tmp_path_factory, trained_models_dir) -> tuple[Path, Path, Path, Path]:
     folder = tmp_path_factory.mktemp("in")
     (folder / "L1_start.txt").write_text(interview_text("L1", 10), encoding="utf-8")
     out = tmp_path_factory.mktemp("out")
@@ -34,18 +34,28 @@ def material(tmp_path_factory, trained_models_dir) -> tuple[Path, Path, Path]:
                                             "richting": r, "aard": a}) + "\n"
                                 for i, (f, r, a) in enumerate(codes, 1)), encoding="utf-8")
         files.append(path)
-    return out, files[0], files[1]
+    return out, files[0], files[1], folder
 
 
 def test_known_kappa_and_alpha(material, tmp_path, capsys):
-    out, anne, bob = material
+    out, anne, bob, _ = material
     report_dir = tmp_path / "rapport"
     rc = main(["agreement", str(anne), str(bob), "-o", str(report_dir)])
     stdout = capsys.readouterr().out
     assert rc == 0
-    assert "kappa anne ~ bob: 0.600 on 10 segments" in stdout
+    assert "kappa anne ~ bob: 0.600 [" in stdout and "(te weinig fragmenten) op 10 fragmenten" in stdout
+    assert "1000 trekkingen" in stdout
     report = json.loads((report_dir / "agreement.json").read_text(encoding="utf-8"))
     factor = report["dimensions"]["factor"]
+    # Ten segments: intervals, but no verdict.
+    low, high = factor["kappa_pairs"][0]["kappa_ci"]
+    assert low < 0.6 < high
+    assert factor["reading"]["alpha_nominal"] == "too_few" and factor["kappa_pairs"][0]["kappa_verdict"] == "too_few"
+    assert report["bootstrap"]["resamples"] == 1000
+    # Every column is explained, in Dutch, with the run's number of resamples.
+    assert {"n", "percent_agreement", "percent_agreement_primary", "kappa", "alpha_nominal", "alpha_masi",
+            "alpha_nominal_primary", "binary_alpha", "interval", "verdict"} <= set(report["columns"])
+    assert "1000 keer" in report["columns"]["interval"] and "hoofdcode" in report["columns"]["percent_agreement_primary"]
     assert factor["n_units"] == 10
     assert factor["percent_agreement"] == pytest.approx(0.8)
     assert factor["kappa_pairs"][0]["kappa"] == pytest.approx(0.600, abs=5e-4)
@@ -61,15 +71,52 @@ def test_known_kappa_and_alpha(material, tmp_path, capsys):
     assert html.count("data:image/png;base64,") == 2  # confusion heatmap and alpha per factor
     assert not re.search(r"(src|href)=\"https?:", html)  # self-contained: no CDN, no remote images
     assert "0.600" in html and "0.620" in html
+    assert "te weinig fragmenten" in html and "Wat de kolommen betekenen" in html and "% gelijke hoofdcode" in html
+    assert "betrouwbaar</span>" not in html  # no verdict on ten segments
+    # The command ends by naming what it wrote; a second run replaces the same files.
+    assert "geschreven: " in stdout and "agreement.html" in stdout.split("geschreven: ")[1]
+    assert main(["agreement", str(anne), str(bob), "-o", str(report_dir), "--resamples", "0"]) == 0
+    again = capsys.readouterr().out
+    assert "vervangen: " in again and "agreement.json" in again.split("vervangen: ")[1]
+    assert json.loads((report_dir / "agreement.json").read_text(encoding="utf-8"))["dimensions"]["factor"][
+        "alpha_nominal_ci"] is None
 
 
 def test_model_as_a_coder_and_usage_errors(material, tmp_path, capsys):
-    out, anne, bob = material
+    out, anne, bob, _ = material
     rc = main(["agreement", str(out), str(anne), "--coders", "anne,model", "-o", str(tmp_path / "r")])
     assert rc == 0
     report = json.loads((tmp_path / "r" / "agreement.json").read_text(encoding="utf-8"))
     assert report["coders"] == ["anne", "model"] and report["dimensions"]["factor"]["n_units"] == 10
     capsys.readouterr()
     assert main(["agreement", str(anne), "-o", str(tmp_path / "r2")]) == 2
-    assert "at least two coders" in capsys.readouterr().err
+    assert "minstens twee codeurs" in capsys.readouterr().err
     assert main(["agreement", str(anne), str(bob), "--coders", "anne,carla", "-o", str(tmp_path / "r3")]) == 2
+
+
+def test_the_model_is_judged_on_what_it_suggests_not_on_a_lower_cut(material, tmp_path, trained_models_dir, capsys):
+    out, anne, _, folder = material
+    low = tmp_path / "laag"
+    # Annotated with every factor listed: the folder keeps the model's own suggestions apart.
+    assert annotate([folder], low,
+                    models_dir=trained_models_dir, min_confidence=0.0).exit_code == 0
+    records = [json.loads(line) for line in (low / "annotations.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(len(r["codes"]) > len(r["rule_codes"]) for r in records)
+    rc = main(["agreement", str(low), str(anne), "--coders", "anne,model", "-o", str(tmp_path / "r"),
+               "--resamples", "0"])
+    assert rc == 0
+    report = json.loads((tmp_path / "r" / "agreement.json").read_text(encoding="utf-8"))
+    normal = json.loads(_model_report(out, anne, tmp_path / "r2"))
+    # The same model, the same segments: the same agreement as from a folder annotated at its threshold.
+    assert report["dimensions"]["aard"]["alpha_masi"] == normal["dimensions"]["aard"]["alpha_masi"]
+    model_main = {d["unit"]: d["values"]["model"] for d in report["side_by_side"]}
+    for record in records:
+        if record["id"] in model_main and record["rule_codes"]:
+            best = record["rule_codes"][0]
+            assert model_main[record["id"]][0] == f"{best['factor']} {best['richting']}/{best['aard']}"
+
+
+def _model_report(out: Path, anne: Path, outdir: Path) -> str:
+    assert main(["agreement", str(out), str(anne), "--coders", "anne,model", "-o", str(outdir),
+                 "--resamples", "0"]) == 0
+    return (outdir / "agreement.json").read_text(encoding="utf-8")
