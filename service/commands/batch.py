@@ -171,7 +171,8 @@ def register(sub) -> None:
 def _report_files(written: list[Path], replaced: list[Path]) -> None:
     """The last lines of every batch command: the files it wrote and those it overwrote.
 
-    Many files in one folder (the per-file results of annotate) are summed up as that folder.
+    Files are listed by folder; more than six in one folder (the per-file results of annotate)
+    are counted instead.
     """
     def describe(paths: list[Path]) -> str:
         groups: dict[Path, list[Path]] = {}
@@ -179,11 +180,11 @@ def _report_files(written: list[Path], replaced: list[Path]) -> None:
             groups.setdefault(path.parent, []).append(path)
         parts = []
         for folder, members in groups.items():
-            if len(members) > 3:
-                parts.append(f"{folder}/ ({len(members)} bestanden)")
+            if len(members) > 6:
+                parts.append(f"{folder}/: {len(members)} bestanden")
             else:
-                parts.extend(str(m) for m in members)
-        return ", ".join(parts)
+                parts.append(f"{folder}/: {', '.join(m.name for m in members)}")
+        return "; ".join(parts)
 
     print(f"geschreven: {describe(written) if written else 'niets nieuws'}")
     if replaced:
