@@ -249,7 +249,7 @@ def export(fmt: str, output: str | Path, codebook: Codebook, *, annotations_dir:
     output = Path(output)
     if fmt == "qdc":
         write_codebook_qdc(codebook, output)
-        return f"wrote {output}: codebook {codebook.id} {codebook.version} ({len(codebook.active_factors)} factors)"
+        return f"{output}: codeboek {codebook.id} {codebook.version} ({len(codebook.active_factors)} factoren)"
     annotations = load_annotations(annotations_dir) if annotations_dir else None
     decisions = read_all_decisions(decisions_files, codebook, coders)
     if annotations:
@@ -257,19 +257,19 @@ def export(fmt: str, output: str | Path, codebook: Codebook, *, annotations_dir:
     n_coders = len({d.coder for d in decisions})
     if fmt in ("csv", "xlsx"):
         if not decisions and not include_suggestions:
-            raise InputError("nothing to export: give a decisions file and/or --include-suggestions")
+            raise InputError("niets te exporteren: geef een besluitenbestand en/of --include-suggestions")
         rows = list(_export_rows(annotations, decisions, include_suggestions, codebook))
         if fmt == "csv":
             write_csv(output, EXPORT_COLUMNS, rows)
         else:
             write_xlsx_table(output, [("codes", list(EXPORT_COLUMNS), ([r.get(c) for c in EXPORT_COLUMNS]
                                                                       for r in rows))])
-        return f"wrote {output}: {len(rows)} rows ({len(decisions)} decisions by {n_coders} coders" + \
-               (", model suggestions included)" if include_suggestions else ")")
+        return f"{output}: {len(rows)} rijen ({len(decisions)} besluiten van {n_coders} codeurs" + \
+               (", met de suggesties van het model)" if include_suggestions else ")")
     if fmt != "qdpx":
-        raise ValueError(f"unknown export format {fmt!r}; use csv, xlsx, qdpx or qdc")
+        raise ValueError(f"onbekend exportformaat {fmt!r}; gebruik csv, xlsx, qdpx of qdc")
     if annotations is None:
-        raise InputError("a .qdpx export needs the annotate output folder (it holds the document texts)")
+        raise InputError("een .qdpx-export heeft de uitvoermap van annotate nodig (daar staan de teksten)")
     by_id = annotations.by_id
     codings: list[CodingRecord] = []
     for d in decisions:
@@ -297,8 +297,8 @@ def export(fmt: str, output: str | Path, codebook: Codebook, *, annotations_dir:
     write_project_qdpx(output, codebook, documents, codings, users=sorted({d.coder for d in decisions}),
                        project_name=f"Codeerhulp {annotations.outdir.name}", include_suggestions=include_suggestions,
                        cases=cases)
-    return (f"wrote {output}: {len(documents)} documents, {len(codings) - n_suggestions} codings by {n_coders} "
-            f"coders" + (f", {n_suggestions} suggestions of model {', '.join(annotations.model_versions)}"
-                         if include_suggestions else ""))
+    return (f"{output}: {len(documents)} documenten, {len(codings) - n_suggestions} coderingen van {n_coders} "
+            f"codeurs" + (f", {n_suggestions} suggesties van model {', '.join(annotations.model_versions)}"
+                          if include_suggestions else ""))
 
 

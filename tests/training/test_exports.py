@@ -50,11 +50,18 @@ def decisions(annotated, tmp_path_factory) -> Path:
 def test_decisions_file_is_read_and_validated(decisions, codebook, tmp_path):
     rows = read_decisions(decisions, codebook)
     sets = decision_sets(rows)
-    assert sets["L1_start-0002"]["anne"] == {("ervaren_ruimte", "SO", "-"), ("secties", "-", "-")}
-    assert sets["L1_start-0003"]["anne"] == frozenset()  # read, no code
+    # In the order of the rows: the first is anne's main code.
+    assert sets["L1_start-0002"]["anne"] == (("ervaren_ruimte", "SO", "-"), ("secties", "-", "-"))
+    assert sets["L1_start-0003"]["anne"] == ()  # read, no code
     bad = tmp_path / "bad.csv"
     bad.write_text("segment_id,coder,factor,richting,aard\nx,anne,ervaren_ruimte,XX,+\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.csv: row 2: .*richting 'XX'"):
+    with pytest.raises(ValueError, match="bad.csv: rij 2: richting 'XX' past niet bij factor ervaren_ruimte; "
+                                         "toegestaan: PO of SO"):
+        read_decisions(bad, codebook)
+    # A wrong aard is answered with the factor's pole labels.
+    bad.write_text("segment_id,coder,factor,richting,aard\nx,anne,sfeer_plg,-,hoog\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="rij 2: aard 'hoog' past niet bij factor sfeer_plg; gebruik \\+ of - of de "
+                                         "poollabels veilig-constructief \\(\\+\\) of onveilig-destructief \\(-\\)"):
         read_decisions(bad, codebook)
     jsonl = tmp_path / "d.jsonl"
     jsonl.write_text('{"segment_id": "a", "coder": "c", "factor": "facilitering", "aard": "onvoldoende"}\n',
@@ -125,4 +132,62 @@ def test_export_errors_are_one_line(annotated, tmp_path, capsys):
     assert main(["export", str(annotated), str(bad), "--format", "qdpx", "-o", str(tmp_path / "x.qdpx")]) == 2
     assert "bestaat-niet" in capsys.readouterr().err
     assert main(["export", str(annotated), "--format", "csv", "-o", str(tmp_path / "x.csv")]) == 2
-    assert "nothing to export" in capsys.readouterr().err
+    assert "niets te exporteren" in capsys.readouterr().err
+
+
+def test_import_reads_a_coded_qdpx_back_as_decisions_of_a_named_coder(annotated, decisions, codebook, tmp_path,
+                                                                     capsys):
+    """Round trip: our own export, read back as if a researcher had coded it in ATLAS.ti."""
+    project = tmp_path / "project.qdpx"
+    assert main(["export", str(annotated), str(decisions), "--format", "qdpx", "-o", str(project),
+                 "--include-suggestions"]) == 0
+    capsys.readouterr()
+    # Two people coded in the project: the command asks which one.
+    assert main(["import", str(project), "--coder", "anne", "--annotations", str(annotated)]) == 2
+    assert "kies er een met --user" in capsys.readouterr().err
+    imported = tmp_path / "anne_qda.csv"
+    rc = main(["import", str(project), "--coder", "anne-qda", "--user", "anne", "--annotations", str(annotated),
+               "-o", str(imported)])
+    stdout = capsys.readouterr().out
+    assert rc == 0 and "geschreven: " in stdout and "anne_qda.csv" in stdout
+    original = decision_sets(read_decisions(decisions, codebook))
+    back = decision_sets(read_decisions(imported, codebook))
+    # Every code anne gave comes back on its segment, in the same order (main code first), and the
+    # model's suggestions in the project are not taken for hers.
+    for segment, per in original.items():
+        if "anne" in per:
+            assert back[segment]["anne-qda"] == per["anne"], segment
+    # The rest of the document she coded counts as read without a code; the other document as not read.
+    l1 = [r["id"] for r in load_annotations(annotated).records if r["meta"]["document"] == "L1_start.txt"]
+    assert set(back) == set(l1)
+    assert all(back[s]["anne-qda"] == () for s in l1 if s not in original or "anne" not in original[s])
+    # And agreement with the model can be measured on it.
+    assert main(["agreement", str(annotated), str(imported), "--coders", "anne-qda,model", "-o",
+                 str(tmp_path / "r"), "--resamples", "50"]) == 0
+    assert "kappa anne-qda ~ model" in capsys.readouterr().out
+
+
+def test_import_maps_a_selection_to_the_segments_it_covers(annotated, codebook, tmp_path):
+    from training.qda_import import import_qdpx
+    from training.refiqda import CodingRecord, write_project_qdpx
+
+    annotations = load_annotations(annotated)
+    doc = annotations.documents["L2_eind.txt"]
+    segs = [r for r in annotations.records if r["meta"]["document"] == "L2_eind.txt"]
+    first, second = segs[0]["meta"], segs[1]["meta"]
+    codings = [
+        # A few words inside the first segment: that segment.
+        CodingRecord("L2_eind.txt", first["char_start"] + 3, first["char_start"] + 20, "facilitering", "-", "-", "eva"),
+        # From inside the first segment to the end of the second: the second only (it is covered for more
+        # than half; the selection holds less than half of the first).
+        CodingRecord("L2_eind.txt", first["char_end"] - 5, second["char_end"], "sfeer_plg", "-", "+", "eva"),
+    ]
+    project = tmp_path / "eva.qdpx"
+    write_project_qdpx(project, codebook, [doc], codings, users=["eva"])
+    result = import_qdpx(project, annotations, "eva", codebook)
+    codes = {}
+    for row in result.rows:
+        codes.setdefault(row["segment_id"], []).append(row.get("factor"))
+    assert codes[segs[0]["id"]] == ["facilitering"] and codes[segs[1]["id"]] == ["sfeer_plg"]
+    assert all(codes[s["id"]] == [None] for s in segs[2:])
+    assert result.documents == ["L2_eind.txt"] and result.n_codings == 2
