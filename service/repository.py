@@ -196,9 +196,12 @@ def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
 
 
 def canonical_codes(codes: Iterable[dict[str, str]]) -> list[dict[str, str]]:
-    """Codes as a sorted list without duplicates, so equal sets compare and store equal."""
-    unique = {(c["factor"], c["richting"], c["aard"]) for c in codes}
-    return [{"factor": f, "richting": r, "aard": a} for f, r, a in sorted(unique)]
+    """Codes without duplicates, in the order given: the first is the main code (the coder's first
+    choice in the picker, the model's most confident suggestion), which kappa compares. The JSON
+    column keeps the order, so no schema change is needed. Decisions stored before this rule have
+    their codes in alphabetical order, so their "main code" is the alphabetically first."""
+    unique = dict.fromkeys((c["factor"], c["richting"], c["aard"]) for c in codes)
+    return [{"factor": f, "richting": r, "aard": a} for f, r, a in unique]
 
 
 def validate_codes(codebook: Codebook, codes: Iterable[schemas.CodeIn]) -> list[dict[str, str]]:

@@ -71,7 +71,9 @@ class DecisionIn(BaseModel):
     segment_id: int
     action: Action = Field(description="accept the suggestion, correct it (give the final codes), reject it, "
                                        "or no_code (the segment is about none of the codes)")
-    codes: list[CodeIn] | None = Field(default=None, description="the final codes; required for 'correct' only")
+    codes: list[CodeIn] | None = Field(default=None, description="the final codes; required for 'correct' only. "
+                                                                  "The first is the coder's main code (what kappa "
+                                                                  "compares); the order is kept")
     note: str | None = Field(default=None, max_length=2000)
 
 

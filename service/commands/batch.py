@@ -17,15 +17,6 @@ from ..errors import CliError
 from ..settings import get_settings
 
 
-# The verdicts of the agreement report as a research lead reads them.
-VERDICTS = {
-    "reliable": "betrouwbaar", "tentative": "voorlopig", "unreliable": "onbetrouwbaar",
-    "undefined": "niet te berekenen", "too_few": "te weinig fragmenten", "poor": "slechter dan toeval",
-    "slight": "gering", "fair": "redelijk", "moderate": "matig", "substantial": "substantieel",
-    "almost_perfect": "(bijna) volledig",
-}
-
-
 def _say(message: str) -> None:
     print(f"codeerhulp: {message}", file=sys.stderr)
 
@@ -293,7 +284,7 @@ def cmd_tables(args) -> int:
 
 
 def cmd_agreement(args) -> int:
-    from training.agreement_report import HTML_FILE, JSON_FILE, run_agreement
+    from training.agreement_report import HTML_FILE, JSON_FILE, agreement_texts, run_agreement
     from training.codebook import load_codebook
     from training.outputs import stamps, written_and_replaced
 
@@ -301,6 +292,7 @@ def cmd_agreement(args) -> int:
         raise CliError("--resamples moet 0 of meer zijn")
     codebook = load_codebook(_codebook_path(args))
     folder, decisions = _split_inputs(args.inputs)
+    verdicts = agreement_texts(args.resamples, args.seed)["verdicts"]
     targets = [args.outdir / JSON_FILE, args.outdir / HTML_FILE]
     before = stamps(targets)
     report, paths = run_agreement(args.outdir, codebook, annotations_dir=folder, decisions_files=decisions,
@@ -313,11 +305,11 @@ def cmd_agreement(args) -> int:
     for dim, rep in report["dimensions"].items():
         print(f"{dim:>8}: overeenstemming {_fmt(rep['percent_agreement'])}{_ci(rep.get('percent_agreement_ci'))}, "
               f"alfa nominaal {_fmt(rep['alpha_nominal'])}{_ci(rep.get('alpha_nominal_ci'))} "
-              f"({VERDICTS.get(rep['reading']['alpha_nominal'], rep['reading']['alpha_nominal'])}), "
+              f"({verdicts.get(rep['reading']['alpha_nominal'], rep['reading']['alpha_nominal'])}), "
               f"alfa MASI {_fmt(rep['alpha_masi'])}{_ci(rep.get('alpha_masi_ci'))}; n = {rep['n_units']}")
         for pair in rep["kappa_pairs"]:
             print(f"          kappa {pair['coders'][0]} ~ {pair['coders'][1]}: {_fmt(pair['kappa'])}"
-                  f"{_ci(pair.get('kappa_ci'))} ({VERDICTS.get(pair['kappa_verdict'], pair['kappa_verdict'])}) "
+                  f"{_ci(pair.get('kappa_ci'))} ({verdicts.get(pair['kappa_verdict'], pair['kappa_verdict'])}) "
                   f"op {pair['n_units']} fragmenten")
     print(f"{len(factor['disagreements'])} fragmenten met verschil in factor")
     print(f"rapport: {paths['html']}; gegevens: {paths['json']}")

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from training.agreement import DIMENSIONS, agreement_report
+from training.agreement_report import agreement_texts
 
 from .. import repository
 from ..api.deps import ServicesDep, get_user
@@ -31,6 +32,10 @@ from . import plots, queries
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 COOKIE = "codeerhulp_token"
+
+# Resamples behind the page's intervals: enough for stable 95% bounds, a fraction of a second on
+# a few thousand segments (BENCHMARKS.md).
+AGREEMENT_RESAMPLES = 1000
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -192,7 +197,8 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
         current = None
         if humans:
             names = [*humans, repository.MODEL_CODER]
-            current = agreement_report(repository.agreement_triples(session, names, document_id), DIMENSIONS)
+            current = agreement_report(repository.agreement_triples(session, names, document_id), DIMENSIONS,
+                                       resamples=AGREEMENT_RESAMPLES)
         return (current, queries.agreement_over_versions(session, document_id),
                 repository.list_documents(session, limit=1000), repository.list_jobs(session, limit=1))
 
@@ -212,6 +218,8 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
                 for f in used]
         heat = plots.heatmap(names, rows, t["per_factor"]) if rows else None
     models = list_models(services, user) if user.role == "admin" else []
+    explain = agreement_texts(current["bootstrap"]["resamples"] if current else AGREEMENT_RESAMPLES,
+                              current["bootstrap"]["seed"] if current else 0)
     return _render(request, "agreement.html", user, current=current, line=line, heat=heat, documents=documents,
                    document_id=document_id, models=models, job=repository.job_out(jobs[0]) if jobs else None,
-                   dimensions=DIMENSIONS)
+                   dimensions=DIMENSIONS, explain=explain)

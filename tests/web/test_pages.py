@@ -109,6 +109,12 @@ def test_agreement_page_shows_values_and_admin_controls(client, users, document)
     page = client.get("/overeenstemming").text
     assert 'id="agreement-current"' in page and 'data-pair="anna|model"' in page
     assert "<svg" in page and "kappa anna" in page
+    # Every coefficient with its interval; no verdict on a single interview's few segments; columns explained.
+    n = len(document["segments"])
+    assert n < 30 and f'<td class="num n-units">{n}</td>' in page
+    assert page.count('class="ci"') >= 4 and "1000 trekkingen" in page
+    assert "te weinig fragmenten" in page and ">betrouwbaar<" not in page
+    assert 'id="agreement-columns"' in page and "hoofdcode" in page
     assert 'id="admin"' not in page
     sign_in(client, users["admin"])
     page = client.get(f"/overeenstemming?document={document['id']}").text
@@ -193,3 +199,30 @@ def test_help_lists_every_key_binding_and_the_page_handles_each(client, users, d
     handlers = re.search(r"const actions = \{(.*?)\n  \};", script, re.S).group(1)
     defined = set(re.findall(r"^\s+(\w+)(?:[:,])", handlers, re.M))
     assert {b["action"] for b in bindings} <= defined
+
+
+def test_the_first_code_a_coder_gives_is_the_main_code_kappa_compares(client, users, document):
+    """The picker sends codes in the order chosen; the first is the main code, kept as given."""
+    first, second = document["segments"][0]["id"], document["segments"][1]["id"]
+    rol = {"factor": "rol_schoolleiding", "richting": "-", "aard": "+"}
+    er = {"factor": "ervaren_ruimte", "richting": "PO", "aard": "+"}
+    for coder, codes in (("anna", [rol, er]), ("bram", [er, rol])):
+        r = client.post("/api/v1/decisions", headers=auth(users[coder]),
+                        json={"segment_id": first, "action": "correct", "codes": codes})
+        assert r.status_code in (200, 201) and r.json()["codes"] == codes  # order kept, not sorted
+        client.post("/api/v1/decisions", headers=auth(users[coder]),
+                    json={"segment_id": second, "action": "correct", "codes": [er]})
+    report = client.get("/api/v1/agreement", headers=auth(users["anna"]),
+                        params={"coders": ["anna", "bram"], "dimension": "factor", "resamples": 200}).json()
+    factor = report["dimensions"]["factor"]
+    assert factor["percent_agreement"] == 1.0  # the same set of codes on both segments
+    pair = factor["kappa_pairs"][0]
+    assert pair["percent_agreement"] == 0.5  # but not the same main code on the first
+    labels, matrix = pair["confusion_matrix"]["labels"], pair["confusion_matrix"]["matrix"]
+    assert matrix[labels.index("rol_schoolleiding")][labels.index("ervaren_ruimte")] == 1
+    assert report["bootstrap"]["resamples"] == 200 and pair["kappa_verdict"] == "too_few"
+    assert "hoofdcode" in report["columns"]["percent_agreement_primary"]
+    # The same codes in another order are another decision (the main code changed).
+    r = client.post("/api/v1/decisions", headers=auth(users["anna"]),
+                    json={"segment_id": first, "action": "correct", "codes": [er, rol]})
+    assert r.json()["version"] == 2
