@@ -109,3 +109,81 @@ def test_model_source_is_labelled(study, tmp_path, capsys):
     assert main(["tables", str(out), "--source", "model", "-o", str(tmp_path / "t.xlsx")]) == 0
     assert "suggesties van het model" in capsys.readouterr().out
     assert main(["tables", str(out), "-o", str(tmp_path / "t.xlsx")]) == 2  # confirmed needs decisions
+
+
+# ---------------------------------------------------------------- outputs unchanged by the pandas rewrite
+
+# Everything a researcher gets from `tables`, as produced before the counting and the matrix were
+# rewritten with pandas. CODEERHULP_WRITE_GOLDEN=1 writes it anew (only when an output is meant to change).
+GOLDEN = Path(__file__).with_name("tables_golden.json")
+MIXED_DECISIONS = [
+    ("L3_start-0001", "anne", "motief_autonoom", "-", "+"),
+    ("L3_start-0002", "anne", "ervaren_ruimte", "PO", "+"),
+    ("L3_start-0002", "anne", "benutten_ruimte", "PO", "+"),
+    ("L3_start-0003", "anne", "ervaren_ruimte", "SO", "-"),
+    ("L3_start-0003", "bob", "secties", "-", "-"),
+    ("L3_start-0004", "anne", "facilitering", "-", "-"),
+    ("L3_eind-0001", "anne", "dagelijkse_praktijk", "PO", "+"),
+    ("L3_eind-0002", "anne", "verbreden_verdiepen", "SO", "+"),
+    ("T21-0001", "anne", "gezamenlijk_leren_plg", "-", "+"),
+    ("T21-0002", "anne", "handelingsrepertoire", "PO", "+"),
+    ("T21-geheel", "anne", "handelingsrepertoire", "PO", "+"),
+    ("T21-geheel", "bob", "verbreden_verdiepen", "SO", "+"),
+    ("logboeken_plg2_r2-0003", "anne", "sfeer_plg", "-", "+"),
+    ("logboeken_plg2_r3-geheel", "anne", "facilitering", "-", "-"),
+]
+
+
+def _snapshot(result) -> dict:
+    from dataclasses import asdict
+
+    return {"markdown": to_markdown(result), "notes": result.notes, "concepts": result.concepts,
+            "matrix": {respondent: [asdict(f) for f in fragments] for respondent, fragments in result.matrix.items()}}
+
+
+def _matrix_cells(path: Path) -> dict:
+    wb = openpyxl.load_workbook(path)
+    return {name: [list(row) for row in wb[name].iter_rows(values_only=True)] for name in wb.sheetnames}
+
+
+@pytest.fixture(scope="module")
+def mixed_study(tmp_path_factory, trained_models_dir) -> tuple[Path, Path]:
+    from tests.fixtures.batch_material import write_mixed_folder
+
+    paths = write_mixed_folder(tmp_path_factory.mktemp("gemengd") / "materiaal")
+    paths["corrupt"].unlink()
+    out = tmp_path_factory.mktemp("gemengd_uit")
+    assert annotate([paths["start"].parent], out, models_dir=trained_models_dir,
+                    manifest=paths["manifest"]).exit_code == 0
+    decisions = out.parent / "gemengd_besluiten.csv"
+    with open(decisions, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["segment_id", "coder", "factor", "richting", "aard"])
+        writer.writerows(MIXED_DECISIONS)
+    return out, decisions
+
+
+def test_tables_and_matrix_are_unchanged(study, mixed_study, tmp_path):
+    import json
+    import os
+
+    codebook = load_codebook(DEFAULT_CODEBOOK)
+    runs = {
+        "table4": build_tables(study[0], codebook, decisions_files=[study[1]]),
+        "table4_hide_empty": build_tables(study[0], codebook, decisions_files=[study[1]], hide_empty=True),
+        "mixed_whole": build_tables(mixed_study[0], codebook, decisions_files=[mixed_study[1]]),
+        "mixed_answers": build_tables(mixed_study[0], codebook, decisions_files=[mixed_study[1]],
+                                      logbook_unit="answers"),
+        "mixed_leraar_anne": build_tables(mixed_study[0], codebook, decisions_files=[mixed_study[1]],
+                                          role="leraar", coders=["anne"], hide_empty=True),
+    }
+    snapshot = {name: _snapshot(result) for name, result in runs.items()}
+    from training.tables import write_matrix_xlsx
+
+    snapshot["mixed_whole_matrix_xlsx"] = _matrix_cells(write_matrix_xlsx(runs["mixed_whole"], tmp_path / "m.xlsx"))
+    snapshot = json.loads(json.dumps(snapshot, ensure_ascii=False))
+    if os.environ.get("CODEERHULP_WRITE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(snapshot, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    for name in golden:
+        assert snapshot[name] == golden[name], name
