@@ -20,10 +20,12 @@ model's unconfirmed suggestions) or ``both`` (decisions where a segment has any,
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from .annotate import Annotations, load_annotations
 from .batch import KIND_WHOLE
@@ -138,26 +140,20 @@ def _row_label(factor: Factor, richting: str) -> str:
     return f"{factor.label}, {richting}" if factor.has_direction else factor.label
 
 
-def _frequency_tables(codebook: Codebook, counts: Counter, moments: Sequence[tuple[str, str, bool]], kind: str,
+def _frequency_tables(codebook: Codebook, counts: pd.DataFrame, moments: Sequence[tuple[str, str, bool]], kind: str,
                       hide_empty: bool) -> list[FreqTable]:
+    """One table per group and pole pair, cut from ``counts`` (rows (factor, richting), columns (moment, aard))."""
+    columns = pd.MultiIndex.from_product([[m for m, _, _ in moments], ["+", "-"]])
     tables = []
     for group in codebook.groups:
         factors = [f for f in codebook.active_factors if f.group == group.id]
-        pole_pairs: list[tuple[str, str]] = []
-        for f in factors:
-            pair = (f.poles["+"], f.poles["-"])
-            if pair not in pole_pairs:
-                pole_pairs.append(pair)
+        pole_pairs = list(dict.fromkeys((f.poles["+"], f.poles["-"]) for f in factors))
         for pair in pole_pairs:
-            rows = []
-            for f in factors:
-                if (f.poles["+"], f.poles["-"]) != pair:
-                    continue
-                for richting in f.richting:
-                    row = [counts[(f.id, richting, aard, m)] for m, _, _ in moments for aard in ("+", "-")]
-                    if hide_empty and not any(row):
-                        continue
-                    rows.append((_row_label(f, richting), row))
+            members = [(f, richting) for f in factors if (f.poles["+"], f.poles["-"]) == pair for richting in f.richting]
+            index = pd.MultiIndex.from_tuples([(f.id, richting) for f, richting in members])
+            table = counts.reindex(index=index, columns=columns, fill_value=0).astype(int)
+            rows = [(_row_label(f, richting), [int(n) for n in table.loc[(f.id, richting)]])
+                    for f, richting in members if not hide_empty or table.loc[(f.id, richting)].any()]
             if rows:
                 tables.append(FreqTable(title=f"{group.label} ({pair[0]} / {pair[1]})", kind=kind,
                                         moments=list(moments), poles=pair, rows=rows))
@@ -200,16 +196,12 @@ def build_tables(annotations_dir: str | Path | Annotations, codebook: Codebook, 
     if role:
         label += f"; alleen rol {role}"
     units = _units(annotations, codes_of, logbook_unit, role)
-    counts: Counter = Counter()
-    unknown_moment = 0
-    for meta, codes in units:
-        moment = meta.get("moment") or ""
-        for code in codes:
-            counts[(*code, moment)] += 1
-            if moment not in MATRIX_MOMENTS:
-                unknown_moment += 1
+    coded = pd.DataFrame([(*code, meta.get("moment") or "") for meta, codes in units for code in codes],
+                         columns=["factor", "richting", "aard", "moment"], dtype=object)
+    counts = pd.crosstab([coded["factor"], coded["richting"]], [coded["moment"], coded["aard"]])
+    unknown_moment = int((~coded["moment"].isin(MATRIX_MOMENTS)).sum())
     tables = _frequency_tables(codebook, counts, INTERVIEW_MOMENTS, "interviews", hide_empty)
-    if any(m.startswith("logboek") for *_, m in counts):
+    if coded["moment"].str.startswith("logboek").any():
         tables += _frequency_tables(codebook, counts, LOGBOOK_MOMENTS, "logboeken", hide_empty)
     notes = []
     if unknown_moment:
@@ -304,6 +296,22 @@ def write_tables_xlsx(result: TablesResult, path: str | Path) -> Path:
     return path
 
 
+def matrix_cells(fragments: Sequence[Fragment]) -> pd.DataFrame:
+    """One respondent's matrix as text cells: rows concepts, columns moments ("" = unknown moment).
+
+    A cell lists its fragments as ``[r. 12-14] code (pole): text`` in the order they were coded.
+    """
+    def where(f: Fragment) -> str:
+        if f.kind == KIND_WHOLE:
+            return "logboek geheel"
+        return f"r. {f.line_start}" + (f"-{f.line_end}" if f.line_end and f.line_end != f.line_start else "")
+
+    frame = pd.DataFrame({"concept": [f.concept for f in fragments],
+                          "moment": [f.moment if f.moment in MATRIX_MOMENTS else "" for f in fragments],
+                          "cell": [f"[{where(f)}] {f.code}: {f.text}" for f in fragments]})
+    return frame.pivot_table(index="concept", columns="moment", values="cell", aggfunc="\n\n".join, sort=False)
+
+
 def write_matrix_xlsx(result: TablesResult, path: str | Path) -> Path:
     """A sheet per respondent: rows the concepts, columns the moments, cells the fragments."""
     from openpyxl import Workbook
@@ -316,23 +324,17 @@ def write_matrix_xlsx(result: TablesResult, path: str | Path) -> Path:
     wb.remove(wb.active)
     for respondent, fragments in result.matrix.items():
         ws = wb.create_sheet(respondent[:31])
-        moments = [m for m in MATRIX_MOMENTS if any(f.moment == m for f in fragments)]
-        if any(f.moment not in MATRIX_MOMENTS for f in fragments):
-            moments.append("")
+        cells = matrix_cells(fragments)
+        moments = [m for m in [*MATRIX_MOMENTS, ""] if m in cells.columns]
         ws.append([f"Respondent {respondent}", result.source_label])
         ws["A1"].font = Font(bold=True)
         ws.append(["concept", *(MOMENT_LABELS.get(m, m) for m in moments)])
         for cell in ws[2]:
             cell.font = Font(bold=True)
-        cells: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for f in fragments:
-            moment = f.moment if f.moment in MATRIX_MOMENTS else ""
-            where = "logboek geheel" if f.kind == KIND_WHOLE else (
-                f"r. {f.line_start}" + (f"-{f.line_end}" if f.line_end and f.line_end != f.line_start else ""))
-            cells[(f.concept, moment)].append(f"[{where}] {f.code}: {f.text}")
-        for concept in [*result.concepts, *RESEARCHER_ROWS]:
+        cells = cells.reindex(index=[*result.concepts, *RESEARCHER_ROWS], columns=moments).fillna("")
+        for concept, row in cells.iterrows():
             # Excel holds at most 32,767 characters in a cell.
-            ws.append([concept, *(xlsx_value("\n\n".join(cells.get((concept, m), []))[:32_000]) for m in moments)])
+            ws.append([concept, *(xlsx_value(text[:32_000]) for text in row)])
             for cell in ws[ws.max_row]:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.column_dimensions["A"].width = 34
