@@ -6,7 +6,7 @@
 #
 # ```bash
 # codeerhulp annotate examples/batch/materiaal --manifest examples/batch/manifest.csv -o annotaties
-# python docs/analyse_met_pandas.py annotaties            # schrijft codes_per_moment.png
+# python docs/analyse_met_pandas.py annotaties            # schrijft hoofdcodes_per_pool.png
 # ```
 #
 # De uitvoer hieronder komt van die twee commando's (het model dat met Codeerhulp wordt
@@ -26,8 +26,12 @@ from training.codebook import load_codebook  # noqa: E402
 from training.frames import annotations_frame  # noqa: E402
 from training.paths import DEFAULT_CODEBOOK  # noqa: E402
 
+pd.set_option("display.width", 160)
+pd.set_option("display.max_columns", 12)
 
-def main(folder: str = "annotaties", plot: str = "codes_per_moment.png") -> pd.DataFrame:
+
+def main(folder: str = "annotaties", plot: str = "hoofdcodes_per_pool.png") -> pd.DataFrame:
+    """Print the first rows and a table, save a plot; returns the table (main codes per group and moment)."""
     # %% Inlezen: één rij per fragment en voorgestelde code; factor, richting en aard als categorieën.
     df = annotations_frame(folder, load_codebook(DEFAULT_CODEBOOK))
     print(f"{df['segment_id'].nunique()} fragmenten, {df['factor'].notna().sum()} voorgestelde codes")
@@ -39,13 +43,13 @@ def main(folder: str = "annotaties", plot: str = "codes_per_moment.png") -> pd.D
     table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
     print(table.to_string())
 
-    # %% Een grafiek: dezelfde tabel als gestapelde staven, per pool (aard).
+    # %% Een grafiek: hoofdcodes per factor, gestapeld per pool (aard).
     per_pole = pd.crosstab(main_codes["factor_label"], main_codes["aard_label"])
     per_pole = per_pole.loc[per_pole.sum(axis=1) > 0]
     ax = per_pole.plot.barh(stacked=True, figsize=(7, 0.4 * len(per_pole) + 1.5))
     ax.set_xlabel("fragmenten (hoofdcode van het model)")
     ax.set_ylabel("")
-    ax.legend(title="aard", fontsize=8)
+    ax.legend(title="aard", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     plt.tight_layout()
     plt.savefig(plot, dpi=110)
     print(f"grafiek: {plot}")
