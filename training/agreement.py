@@ -528,10 +528,10 @@ def _dimension_report(codings: dict[Hashable, dict[Hashable, Coding]], coders: l
         sets = [list(per[c].labels for c in per) for per in codings.values()]
         mains = [[per[c].main for c in per] for per in codings.values()]
         counted = np.array([len(per) >= 2 for per in codings.values()])
-        report["alpha_nominal_ci"] = _interval(bootstrap.alpha_resampled(weights, sets, nominal_distance), resamples)
+        report["alpha_nominal_ci"] = _interval(bootstrap.alpha_resampled(weights, sets), resamples)
         report["alpha_nominal_primary_ci"] = _interval(
-            bootstrap.alpha_resampled(weights, mains, nominal_distance), resamples)
-        report["alpha_masi_ci"] = _interval(bootstrap.alpha_resampled(weights, sets, masi_distance), resamples)
+            bootstrap.alpha_resampled(weights, mains), resamples)
+        report["alpha_masi_ci"] = _interval(bootstrap.alpha_resampled(weights, sets, "masi"), resamples)
         report["percent_agreement_ci"] = _interval(
             bootstrap.mean_resampled(weights, np.array([_pair_share(v) for v in sets]), counted), resamples)
         report["percent_agreement_primary_ci"] = _interval(

@@ -21,7 +21,7 @@ Input kinds
 
 Logbooks (a logbook text, a form-export row, or any file whose moment is a logboek) get one
 segment per answer *and* one segment ``<doc>-geheel`` spanning the whole logbook, because the
-researchers code a logbook as a whole (domain.md §3). The whole-logbook segment is exempt from
+researchers code a logbook as a whole. The whole-logbook segment is exempt from
 the segment length limit; it is the unit, not a turn.
 
 Forgiving input

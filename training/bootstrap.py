@@ -85,9 +85,34 @@ def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
+def masi_matrix(sets: Sequence[frozenset]) -> np.ndarray:
+    """MASI distances between all pairs of label sets at once (the same values as
+    :func:`training.agreement.masi_distance`, which a study's few hundred distinct sets would call
+    a hundred thousand times)."""
+    labels = {label: i for i, label in enumerate(sorted({x for s in sets for x in s}, key=repr))}
+    member = np.zeros((len(sets), len(labels)))
+    for i, values in enumerate(sets):
+        member[i, [labels[x] for x in values]] = 1
+    size = member.sum(axis=1)
+    inter = member @ member.T
+    union = size[:, None] + size[None, :] - inter
+    jaccard = np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
+    equal = (inter == size[:, None]) & (inter == size[None, :])
+    subset = (inter == size[:, None]) | (inter == size[None, :])
+    monotonicity = np.where(equal, 1.0, np.where(subset & (inter > 0), 2 / 3, np.where(inter > 0, 1 / 3, 0.0)))
+    return 1.0 - jaccard * monotonicity
+
+
 def alpha_resampled(weights: np.ndarray, unit_values: Sequence[Sequence[Any]],
-                    distance: Callable[[Any, Any], float]) -> np.ndarray:
-    """Krippendorff's alpha per resample; ``unit_values[u]`` are the values of unit ``u`` (column u)."""
+                    distance: Callable[[Any, Any], float] | str | None = None) -> np.ndarray:
+    """Krippendorff's alpha per resample; ``unit_values[u]`` are the values of unit ``u`` (column u).
+
+    ``distance`` None is the nominal distance (0 for equal values, 1 otherwise), computed without a
+    distance matrix: the expected disagreement is then ``n^2 - sum_c n_c^2``. ``"masi"`` is the
+    MASI distance between label sets (:func:`masi_matrix`); any other callable is applied pairwise.
+    """
+    from scipy import sparse
+
     domain: dict[Any, int] = {}
     for values in unit_values:
         if len(values) >= 2:
@@ -96,18 +121,29 @@ def alpha_resampled(weights: np.ndarray, unit_values: Sequence[Sequence[Any]],
     if not domain:
         return np.full(weights.shape[0], np.nan)
     ordered = list(domain)
-    d = np.array([[distance(a, b) for b in ordered] for a in ordered], dtype=np.float64)
-    counts = np.zeros((len(unit_values), len(ordered)))
+    if distance is None:
+        d = None
+    elif distance == "masi":
+        d = masi_matrix(ordered)
+    else:
+        d = np.array([[distance(a, b) for b in ordered] for a in ordered])
+    rows, cols = [], []
     observed_per_unit = np.zeros(len(unit_values))
     for u, values in enumerate(unit_values):
         if len(values) < 2:
             continue  # not pairable: adds nothing to any coincidence
-        for v in values:
-            counts[u, domain[v]] += 1
-        observed_per_unit[u] = counts[u] @ d @ counts[u] / (len(values) - 1)
-    n_c = weights @ counts
+        index = [domain[v] for v in values]
+        rows += [u] * len(index)
+        cols += index
+        if d is None:
+            observed = len(index) ** 2 - sum(n * n for n in np.unique(index, return_counts=True)[1])
+        else:
+            observed = d[np.ix_(index, index)].sum()
+        observed_per_unit[u] = observed / (len(values) - 1)
+    counts = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(unit_values), len(ordered)))
+    n_c = np.asarray((counts.T @ weights.T).T)  # (resamples, values), without a dense units x values matrix
     n = n_c.sum(axis=1)
-    expected = np.einsum("bi,ij,bj->b", n_c, d, n_c)
+    expected = n * n - (n_c * n_c).sum(axis=1) if d is None else ((n_c @ d) * n_c).sum(axis=1)
     return 1.0 - (n - 1) * _divide(weights @ observed_per_unit, expected)
 
 

@@ -2,7 +2,7 @@
 
 Metadata comes from a manifest CSV written by the researcher (columns ``file``, ``respondent``,
 ``role``, ``moment``, ``plg``, ``names``) or, for files the manifest does not list, from the file
-name, following the research's conventions (domain.md §1):
+name, following the research's conventions:
 
 - ``T31`` (logbook file): meting 3, leraar 1 -> respondent ``L1``, moment ``logboek3``;
   ``T312`` -> meting 3, leraar 12;

@@ -1,4 +1,4 @@
-"""The research's frequency tables and the per-teacher case-ordered matrix (domain.md §3-4).
+"""The research's frequency tables and the per-teacher case-ordered matrix.
 
 Frequency tables
 ----------------
@@ -41,10 +41,10 @@ LOGBOOK_MOMENTS = (("logboek1", "logboek 1", False), ("logboek2", "logboek 2", F
 MATRIX_MOMENTS = ("startinterview", "logboek1", "logboek2", "logboek3", "eindinterview")
 MOMENT_LABELS = {"startinterview": "startinterview", "logboek1": "logboek 1", "logboek2": "logboek 2",
                  "logboek3": "logboek 3", "eindinterview": "eindinterview", "": "moment onbekend"}
-# The research's matrix gives tensions a row of their own (domain.md §3), although the codebook
+# The research's matrix gives tensions a row of their own, although the codebook
 # files them under the personal factors.
 OWN_MATRIX_ROWS = ("spanningen",)
-# Rows the researcher fills in by hand (domain.md §3); left empty for them.
+# Rows the researcher fills in by hand (temporal notes, events, interpretations); left empty for them.
 RESEARCHER_ROWS = ("Temporele notities (retro-/prospectief)", "Verklarende gebeurtenissen", "Interpretaties onderzoeker")
 FRAGMENT_CHARS = 200
 

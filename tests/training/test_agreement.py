@@ -383,9 +383,13 @@ def test_resampled_formulas_equal_the_point_estimates_on_the_original_sample() -
     values = [list(sets[u].values()) for u in units]
     set_triples = [(c, u, v) for u in units for c, v in sets[u].items()]
     assert bootstrap.alpha_resampled(once, values, masi_distance)[0] == pytest.approx(masi_alpha(set_triples))
+    assert bootstrap.alpha_resampled(once, values, "masi")[0] == pytest.approx(masi_alpha(set_triples))
+    some = [frozenset(), frozenset({"a"}), frozenset({"a", "b"}), frozenset({"b", "c"}), frozenset({"c"})]
+    assert bootstrap.masi_matrix(some) == pytest.approx(np.array([[masi_distance(x, y) for y in some] for x in some]))
     from training.agreement import nominal_distance
     assert bootstrap.alpha_resampled(once, values, nominal_distance)[0] == pytest.approx(
         alpha_from_triples(set_triples))
+    assert bootstrap.alpha_resampled(once, values)[0] == pytest.approx(alpha_from_triples(set_triples))  # shortcut
     present = np.array([[sum("secties" in v for v in sets[u].values())] for u in units], dtype=float)
     coders = np.array([len(sets[u]) for u in units], dtype=float)
     assert bootstrap.binary_alpha_resampled(once, present, coders)[0, 0] == pytest.approx(
