@@ -12,6 +12,7 @@ of BENCHMARKS.md.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 
@@ -54,6 +55,7 @@ def timed(data, resamples: int, repeats: int = 3) -> tuple[float, dict]:
 
 
 def main() -> None:
+    load = os.getloadavg()[0]
     segments = coded_segments()
     data = triples(segments)
     rows = []
@@ -67,7 +69,8 @@ def main() -> None:
         "## Agreement report: bootstrap intervals (`benchmarks/bench_agreement.py`)",
         "",
         f"{len(segments)} segments (the transcript split's gold codes and two coders derived from them), 3 coders, "
-        f"3 dimensions. {machine()}; commit {git_commit()}. Best of 3 runs of `agreement_report`.",
+        f"3 dimensions. {machine()}; commit {git_commit()}; load average {load:.1f} at the start (the cores are "
+        "shared). Best of 3 runs of `agreement_report`.",
         "",
         "| resamples | seconds |",
         "|---:|---:|",

@@ -33,8 +33,9 @@ WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 COOKIE = "codeerhulp_token"
 
-# Resamples behind the page's intervals: enough for stable 95% bounds, a fraction of a second on
-# a few thousand segments (BENCHMARKS.md).
+# Resamples behind the page's intervals, as in the agreement command: stable 95% bounds. On a study
+# of some 3,500 segments with three coders they add a few seconds to the page (BENCHMARKS.md,
+# agreement report), about as much as the coefficients themselves take.
 AGREEMENT_RESAMPLES = 1000
 
 router = APIRouter(include_in_schema=False)
