@@ -313,6 +313,24 @@ def _jsonl_rows(text: str, relpath: str, bad_lines: list[tuple[int, str]]) -> li
     return rows
 
 
+# The shared reader (training.segmenting) also answers the service's API, in English; what it says
+# about a damaged Word or Excel file reaches a researcher here, so it is said in Dutch.
+_READER_MESSAGES_NL = {
+    "not a readable .docx file": "geen leesbaar Word-bestand (.docx); open en bewaar het opnieuw in Word",
+    "the document has no text": "het document bevat geen tekst",
+    "not a readable .xlsx file": "geen leesbaar Excel-bestand (.xlsx); open en bewaar het opnieuw in Excel",
+    "the first sheet is empty": "het eerste werkblad is leeg",
+    "not valid CSV": "geen geldige CSV",
+}
+
+
+def _in_dutch(exc: InputError) -> InputError:
+    message = str(exc)
+    for english, dutch in _READER_MESSAGES_NL.items():
+        message = message.replace(english, dutch)
+    return InputError(message)
+
+
 def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[str, str],
                  max_bytes: int = MAX_FILE_BYTES, max_segment_chars: int = MAX_SEGMENT_CHARS,
                  raw: bytes | None = None) -> PreparedFile:
@@ -343,7 +361,10 @@ def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[
         text, encoding = decode_legacy_text(raw, relpath)
     if suffix in (".txt", ".docx"):
         if suffix == ".docx":
-            text = extract_text(raw, relpath, max_bytes)
+            try:
+                text = extract_text(raw, relpath, max_bytes)
+            except InputError as exc:
+                raise _in_dutch(exc) from None
         doc, replaced = _text_document(text, relpath, meta, name_map, max_segment_chars)
         documents = [doc]
     elif suffix == ".jsonl":
@@ -352,7 +373,10 @@ def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[
         documents = [doc]
     else:
         # The table reader decodes UTF-8 itself; a file read in another encoding is handed over as UTF-8.
-        original, raw_rows = read_table_rows(text.encode("utf-8") if suffix == ".csv" else raw, relpath)
+        try:
+            original, raw_rows = read_table_rows(text.encode("utf-8") if suffix == ".csv" else raw, relpath)
+        except InputError as exc:
+            raise _in_dutch(exc) from None
         if not raw_rows:
             raise InputError(f"{relpath}: geen rijen onder de kopregel")
         # Known columns match case-insensitively; question columns keep the header as written.

@@ -38,7 +38,7 @@ def test_mixed_folder_writes_dataset_and_names_the_corrupt_file(mixed, tmp_path,
     rc, stdout, stderr = _run(["annotate", str(mixed["start"].parent), "-o", str(out), "--manifest",
                                str(mixed["manifest"]), "--workers", "2"], trained_models_dir, capsys)
     assert rc == 1  # only because of kapot.docx
-    assert "kapot.docx: not a readable .docx file" in stderr
+    assert "kapot.docx: geen leesbaar Word-bestand (.docx)" in stderr
     assert "4 bestanden geannoteerd" in stdout and "1 mislukt" in stdout
     failures = list(csv.DictReader(open(out / "failures.csv", encoding="utf-8")))
     assert [f["file"] for f in failures] == ["kapot.docx"] and failures[0]["line"] == ""
@@ -124,7 +124,7 @@ def test_rerun_skips_unchanged_files_and_redoes_changed_ones(mixed, tmp_path, tr
     ("leeg.txt", b"   \n", "het bestand is leeg"),
     ("binair.txt", b"\x00\x01\x02 niet te lezen", "binair bestand"),
     ("raar.xlsx", None, "onverwachte kolommen"),
-    ("kapot.docx", b"not a zip at all", "not a readable .docx file"),
+    ("kapot.docx", b"not a zip at all", "geen leesbaar Word-bestand"),
 ])
 def test_failing_files_are_reported_with_their_reason(tmp_path, trained_models_dir, name, content, reason):
     folder = tmp_path / "in"
