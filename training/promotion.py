@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import bootstrap
+
 GATE_METRIC = "macro_f1"
 
 
@@ -59,11 +61,11 @@ def paired_difference(new: list[float], old: list[float], metric: str = "segment
     if len(a) != len(b) or len(a) == 0:
         raise ValueError("both models need scores on the same, non-empty held-out segments")
     diff = a - b
-    draws = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
-    means = diff[draws].mean(axis=1)
-    tail = (1 - level) / 2
-    return Comparison(metric, len(diff), float(a.mean()), float(b.mean()), float(diff.mean()),
-                      float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), resamples)
+    # The same resampling of segments as the agreement report's intervals (training.bootstrap).
+    drawn = bootstrap.draw(range(len(diff)), resamples, seed)
+    means = bootstrap.mean_resampled(drawn.weights, diff, np.ones(len(diff), dtype=bool))
+    low, high = bootstrap.percentile_interval(means, level)
+    return Comparison(metric, len(diff), float(a.mean()), float(b.mean()), float(diff.mean()), low, high, resamples)
 
 
 def gate_paired(comparison: Comparison, tolerance: float = 0.0) -> Decision:
