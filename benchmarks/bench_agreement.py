@@ -79,7 +79,8 @@ def main() -> None:
         f"For scale, factor dimension with 1,000 resamples: kappa anne ~ gold {pair['kappa']:.3f} "
         f"[{pair['kappa_ci'][0]:.3f}; {pair['kappa_ci'][1]:.3f}] on {pair['n_units']} segments; alpha nominal "
         f"{example['alpha_nominal']:.3f} [{example['alpha_nominal_ci'][0]:.3f}; {example['alpha_nominal_ci'][1]:.3f}], "
-        f"alpha MASI {example['alpha_masi']:.3f} [{example['alpha_masi_ci'][0]:.3f}; {example['alpha_masi_ci'][1]:.3f}].",
+        f"alpha MASI {example['alpha_masi']:.3f} "
+        f"[{example['alpha_masi_ci'][0]:.3f}; {example['alpha_masi_ci'][1]:.3f}].",
     ]
     write_section("agreement", "\n".join(body))
     print("\n".join(body))

@@ -520,7 +520,8 @@ def _dimension_report(codings: dict[Hashable, dict[Hashable, Coding]], coders: l
         "disagreements": disagreements(set_triples),
     }
     # The interval keys are always there (None without resamples), so readers need no special case.
-    for key in ("alpha_nominal", "alpha_nominal_primary", "alpha_masi", "percent_agreement", "percent_agreement_primary"):
+    for key in ("alpha_nominal", "alpha_nominal_primary", "alpha_masi", "percent_agreement",
+                "percent_agreement_primary"):
         report[f"{key}_ci"] = None
     for result in binary.values():
         result["alpha_ci"] = None

@@ -454,7 +454,8 @@ def load_annotations(outdir: str | Path) -> Annotations:
     """Read an annotate output folder (raises InputError when it is not one)."""
     outdir = Path(outdir)
     if not (outdir / STATE_FILE).is_file():
-        raise InputError(f"{outdir}: geen uitvoermap van annotate (geen {STATE_FILE}); draai eerst 'codeerhulp annotate'")
+        raise InputError(f"{outdir}: geen uitvoermap van annotate (geen {STATE_FILE}); "
+                         "draai eerst 'codeerhulp annotate'")
     documents: dict[str, StoredDocument] = {}
     records: list[dict] = []
     for res in _iter_results(outdir):

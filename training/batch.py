@@ -205,9 +205,13 @@ def _segment_table(rows: list[tuple[int, dict]], relpath: str, meta: FileMeta, n
         if len(segments) > MAX_SEGMENTS_PER_FILE:
             raise InputError(f"{relpath}: meer dan {MAX_SEGMENTS_PER_FILE} rijen; splits het bestand")
     if not segments:
-        raise InputError(f"{relpath}: geen bruikbare rijen" + (f" ({len(bad_lines)} overgeslagen)" if bad_lines else ""))
+        raise InputError(f"{relpath}: geen bruikbare rijen" + _skipped(bad_lines))
     full = "\n\n".join(parts) + "\n"
     return PreparedDocument(name=relpath, text=full, kind="table", meta=_doc_meta(meta), segments=segments), replaced
+
+
+def _skipped(bad_lines: list[tuple[int, str]]) -> str:
+    return f" ({len(bad_lines)} overgeslagen)" if bad_lines else ""
 
 
 def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
@@ -291,7 +295,7 @@ def _logbook_form(columns: list[str], rows: list[dict], relpath: str, meta: File
         documents.append(PreparedDocument(name=name, text=text, kind="logboek",
                                           meta=_doc_meta(meta, respondent, moment, plg), segments=segments))
     if not documents:
-        raise InputError(f"{relpath}: geen ingevulde rijen" + (f" ({len(bad_lines)} overgeslagen)" if bad_lines else ""))
+        raise InputError(f"{relpath}: geen ingevulde rijen" + _skipped(bad_lines))
     return documents, replaced
 
 

@@ -149,7 +149,8 @@ def _frequency_tables(codebook: Codebook, counts: pd.DataFrame, moments: Sequenc
         factors = [f for f in codebook.active_factors if f.group == group.id]
         pole_pairs = list(dict.fromkeys((f.poles["+"], f.poles["-"]) for f in factors))
         for pair in pole_pairs:
-            members = [(f, richting) for f in factors if (f.poles["+"], f.poles["-"]) == pair for richting in f.richting]
+            members = [(f, richting) for f in factors if (f.poles["+"], f.poles["-"]) == pair
+                       for richting in f.richting]
             index = pd.MultiIndex.from_tuples([(f.id, richting) for f, richting in members])
             table = counts.reindex(index=index, columns=columns, fill_value=0).astype(int)
             rows = [(_row_label(f, richting), [int(n) for n in table.loc[(f.id, richting)]])

@@ -2,7 +2,8 @@
 
 Thin wrappers: options are checked here, the work is done in ``training.annotate``,
 ``training.exports``, ``training.tables``, ``training.agreement_report`` and ``training.qda_import``.
-What a researcher reads here is Dutch; every command ends by naming the files it wrote and replaced. Results go to standard
+What a researcher reads here is Dutch; every command ends by naming the files it wrote and
+replaced. Results go to standard
 output, progress and warnings to standard error.
 """
 
@@ -134,8 +135,10 @@ def register(sub) -> None:
     p.add_argument("-o", "--outdir", type=Path, default=Path("overeenstemming"),
                    help="uitvoermap (standaard: ./overeenstemming)")
     p.add_argument("--resamples", type=int, default=1000, metavar="N",
-                   help="bootstraptrekkingen van fragmenten voor de 95%%-intervallen (standaard 1000; 0: geen intervallen)")
-    p.add_argument("--seed", type=int, default=0, help="seed van de trekkingen: dezelfde seed geeft dezelfde intervallen")
+                   help="bootstraptrekkingen van fragmenten voor de 95%%-intervallen (standaard 1000; "
+                        "0: geen intervallen)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed van de trekkingen: dezelfde seed geeft dezelfde intervallen")
     _common(p)
     p.set_defaults(handler=cmd_agreement)
 
@@ -301,7 +304,8 @@ def cmd_agreement(args) -> int:
     boot = report["bootstrap"]
     print(f"codeurs: {', '.join(report['coders'])}; {factor['n_units']} fragmenten door minstens twee gecodeerd")
     if boot["resamples"]:
-        print(f"tussen haken: 95%-bootstrapinterval ({boot['resamples']} trekkingen van fragmenten, seed {boot['seed']})")
+        print(f"tussen haken: 95%-bootstrapinterval ({boot['resamples']} trekkingen van fragmenten, "
+              f"seed {boot['seed']})")
     for dim, rep in report["dimensions"].items():
         print(f"{dim:>8}: overeenstemming {_fmt(rep['percent_agreement'])}{_ci(rep.get('percent_agreement_ci'))}, "
               f"alfa nominaal {_fmt(rep['alpha_nominal'])}{_ci(rep.get('alpha_nominal_ci'))} "

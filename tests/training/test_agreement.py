@@ -331,7 +331,8 @@ def test_primary_is_the_main_code_not_the_alphabetically_first() -> None:
 def _coded_units(n: int, seed: int = 3) -> list[tuple[str, int, list]]:
     """Two coders and the model on n units with realistic partial agreement."""
     rng = random.Random(seed)
-    factors = [("ervaren_ruimte", "PO", "+"), ("facilitering", "-", "-"), ("sfeer_plg", "-", "+"), ("secties", "-", "-")]
+    factors = [("ervaren_ruimte", "PO", "+"), ("facilitering", "-", "-"), ("sfeer_plg", "-", "+"),
+               ("secties", "-", "-")]
     triples = []
     for unit in range(n):
         truth = rng.choice(factors)
