@@ -172,9 +172,22 @@ def _migration_lock(db: Database) -> Iterator[None]:
 
 def migrate(db: Database) -> None:
     """``alembic upgrade head`` on this database, from code (run at every start; a no-op when current)."""
-    with _migration_lock(db):
-        with db.engine.begin() as conn:
-            config = alembic_config()
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+    with _migration_lock(db), db.engine.connect() as conn:
+        if db.sqlite:
+            # A migration that rebuilds a table (copy, drop, rename) would trip the foreign keys of
+            # the tables that refer to it: SQLite's recipe is to turn them off outside the
+            # transaction and check them all before committing.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                config = alembic_config()
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if db.sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
+        finally:
+            if db.sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
     log.info("database schema is current (%s)", make_url(db.url).render_as_string(hide_password=True))

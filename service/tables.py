@@ -30,7 +30,7 @@ class Base(DeclarativeBase):
 
 ROLES = ("coder", "admin")
 ACTIONS = ("accept", "correct", "reject", "no_code")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 MOMENTS = ("start", "eind", "logboek1", "logboek2", "logboek3")
 
 
@@ -174,6 +174,13 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     worker: Mapped[str | None] = mapped_column(String(255))  # host:pid of the process running it
+    # The lease (service/jobs.py): held while lease_expires_at is set and in the future. The fencing
+    # token grows at every claim and release; only the holder of the current token may write.
+    lease_token: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    phase: Mapped[str | None] = mapped_column(String(32))
+    progress: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
