@@ -26,7 +26,7 @@ from . import repository, schemas
 from .api import decisions, documents, misc, models, suggest
 from .api.deps import Services, ServicesDep
 from .db import Database, migrate
-from .jobs import JobRunner, fail_stale_jobs
+from .jobs import fail_lost_jobs
 from .memory import MemoryKeeper
 from .registry import ModelRegistry, NoModelError
 from .settings import Settings, get_settings
@@ -42,7 +42,11 @@ MULTIPART_SLACK = 64 * 1024
 
 
 async def _poll(services: Services) -> None:
-    """Follow the active model in the database and fail jobs whose worker died."""
+    """Follow the active model in the database, and fail jobs whose process died or whose lease expired.
+
+    A promotion by the job worker reaches this worker here: the registry loads the new version
+    beside the one serving and swaps the reference; no request waits for it.
+    """
     settings = services.settings
     ticks = 0
     while True:
@@ -52,7 +56,7 @@ async def _poll(services: Services) -> None:
             await anyio.to_thread.run_sync(services.registry.sync)
             if ticks * settings.model_poll_seconds >= settings.job_heartbeat_seconds:
                 ticks = 0
-                await anyio.to_thread.run_sync(fail_stale_jobs, services.db, settings.job_stale_seconds)
+                await anyio.to_thread.run_sync(fail_lost_jobs, services.db)
         except Exception:  # the loop must survive a database hiccup; the next tick tries again
             log.exception("model poll failed")
 
@@ -61,7 +65,7 @@ def _startup(settings: Settings) -> Services:
     db = Database(settings.resolved_database_url())
     try:
         migrate(db)
-        fail_stale_jobs(db, settings.job_stale_seconds, at_startup=True)
+        fail_lost_jobs(db)
         memory = MemoryKeeper(db, settings.retrain_resolution) if settings.confirmation_memory else None
         registry = ModelRegistry(db, settings.models_dir, memory)
         registry.start()
@@ -69,8 +73,7 @@ def _startup(settings: Settings) -> Services:
     except BaseException:
         db.dispose()
         raise
-    return Services(settings=settings, db=db, registry=registry, runner=JobRunner(db, registry, settings),
-                    codebook=codebook)
+    return Services(settings=settings, db=db, registry=registry, codebook=codebook)
 
 
 def _error(status_code: int):  # noqa: ANN202 - Starlette handler signature

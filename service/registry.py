@@ -14,9 +14,7 @@ import threading
 from pathlib import Path
 
 from training.artifacts import ArtifactError, LoadedModel, list_versions, load_model
-from training.data import Example
 from training.encoders import CachedEncoder
-from training.evaluate import evaluate_model
 from training.segmenting import Segment
 from training.suggest import active_or_default, suggest_segments
 
@@ -128,11 +126,6 @@ class ModelRegistry:
     def check_loadable(self, version: str) -> LoadedModel:
         """Load a version to check it before making it active; raises ArtifactError with the reason."""
         return load_model(self.models_dir, version)
-
-    def evaluate(self, loaded: LoadedModel, examples: list[Example], factor_ids: list[str]) -> dict:
-        """Evaluate a model under the prediction lock (it may be the one serving requests right now)."""
-        with self._predict:
-            return evaluate_model(loaded.model, examples, factor_ids)
 
     def suggest(self, segments: list[Segment], min_confidence: float | None = None,
                 loaded: LoadedModel | None = None) -> list[dict]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from training.codebook import Codebook, CodebookError
@@ -16,7 +16,8 @@ from training.segmenting import Document as ParsedDocument
 
 from . import schemas
 from .security import hash_token, new_token
-from .tables import ROLES, Decision, Document, Job, ModelActivation, ModelVersion, Segment, Suggestion, User, as_utc
+from .tables import (ROLES, Decision, Document, Job, ModelActivation, ModelVersion, Segment, Suggestion, User, as_utc,
+                     utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +384,19 @@ def activation_history(session: Session, limit: int = 50) -> list[ModelActivatio
     return list(session.scalars(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(limit)))
 
 
+# Any fixed number: the PostgreSQL advisory lock that makes "read the active version, then activate"
+# one step across workers (SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
+_ACTIVATION_LOCK_KEY = 727_002
+
+
+def lock_activations(session: Session) -> None:
+    """Hold the activation lock until this transaction ends, so the active version read next stays so."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ACTIVATION_LOCK_KEY})
+
+
 def activate(session: Session, version: str, reason: str, user_id: int | None) -> ModelActivation:
+    lock_activations(session)
     previous = active_version(session)
     row = ModelActivation(version=version, previous_version=previous, reason=reason, activated_by=user_id)
     session.add(row)
@@ -429,7 +442,12 @@ def list_jobs(session: Session, limit: int = 50) -> list[Job]:
 
 
 def job_out(job: Job) -> schemas.JobOut:
-    return schemas.JobOut(id=job.id, kind=job.kind, status=job.status, message=job.message, params=job.params or {},
-                          result=job.result, created_at=as_utc(job.created_at),  # type: ignore[arg-type]
-                          started_at=as_utc(job.started_at), finished_at=as_utc(job.finished_at),
-                          heartbeat_at=as_utc(job.heartbeat_at))
+    started, finished = as_utc(job.started_at), as_utc(job.finished_at)
+    # Measured by the server, so that a page shows the time so far whatever the browser's clock says.
+    elapsed = round(((finished or utcnow()) - started).total_seconds(), 1) if started else None
+    return schemas.JobOut(id=job.id, kind=job.kind, status=job.status, message=job.message,  # type: ignore[arg-type]
+                          params=job.params or {}, result=job.result, phase=job.phase, progress=job.progress,
+                          elapsed_seconds=elapsed, cancel_requested=bool(job.cancel_requested), worker=job.worker,
+                          created_at=as_utc(job.created_at),  # type: ignore[arg-type]
+                          started_at=started, finished_at=finished, heartbeat_at=as_utc(job.heartbeat_at),
+                          lease_expires_at=as_utc(job.lease_expires_at))

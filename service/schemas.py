@@ -156,14 +156,21 @@ class ActivateRequest(BaseModel):
 class JobOut(BaseModel):
     id: int
     kind: str
-    status: str
-    message: str | None
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    message: str | None = Field(description="what happened, in Dutch, for the research lead")
     params: dict[str, Any]
     result: dict[str, Any] | None
+    phase: str | None = Field(default=None, description="the step a running job is in: collecting, training, "
+                                                         "rule, evaluating, saving, gating, recording")
+    progress: float | None = Field(default=None, description="estimated share done, 0..1")
+    elapsed_seconds: float | None = Field(default=None, description="time since the job started, or its duration")
+    cancel_requested: bool = False
+    worker: str | None = Field(default=None, description="host:pid of the process that runs (or ran) the job")
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
+    lease_expires_at: dt.datetime | None = None
 
 
 class RetrainRequest(BaseModel):

@@ -57,7 +57,13 @@ class Settings(BaseSettings):
                                                   "database again (a revoked token works at most this long)")
     job_heartbeat_seconds: float = Field(default=2.0, gt=0, description="how often a running job writes a heartbeat")
     job_stale_seconds: float = Field(default=30.0, gt=0,
-                                     description="a running job without a heartbeat for this long is marked failed")
+                                     description="a job's lease: a running job without a heartbeat for this long is "
+                                                 "marked failed and can no longer write or promote")
+    worker_nice: int = Field(default=10, ge=0, le=19,
+                             description="how much the job worker lowers its CPU priority (os.nice), so that "
+                                         "suggestions stay fast while a retrain runs")
+    worker_poll_seconds: float = Field(default=1.0, gt=0,
+                                       description="how often the job worker looks for a queued job and for a cancel")
 
     def resolved_database_url(self) -> str:
         if self.database_url:

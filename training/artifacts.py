@@ -19,6 +19,7 @@ import platform
 import re
 import secrets
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import skops.io as sio
 
 from .encoders import EncoderError, make_encoder
 from .estimator import CodeSuggester
+from .processes import process_alive, process_id
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,13 @@ MODEL_NAME = "codeerhulp"
 MODEL_FILE = "model.skops"
 MANIFEST_FILE = "manifest.json"
 ACTIVE_FILE = "ACTIVE"
+# A version is written under ".tmp-<version>" and renamed into place; OWNER_FILE in it names the
+# writing process, so that a folder left by a killed training can be told from one being written.
+UNFINISHED_PREFIX = ".tmp-"
+OWNER_FILE = ".owner"
+# An unfinished folder whose owner cannot be checked (another host) is removed after this long;
+# writing one takes seconds.
+UNFINISHED_MAX_AGE_SECONDS = 6 * 3600
 
 # The only types a model file may contain beyond skops' defaults. Fixed in code: a model file
 # asking for anything else is refused, whatever its manifest says.
@@ -107,9 +116,10 @@ def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, nam
     final = version_dir(models_dir, version, name)
     if final.exists():
         raise ArtifactError(f"model version {version} exists already; versions are never overwritten")
-    tmp = final.parent / f".tmp-{version}"
+    tmp = final.parent / f"{UNFINISHED_PREFIX}{version}"
     tmp.mkdir(parents=True, exist_ok=False)
     try:
+        (tmp / OWNER_FILE).write_text(process_id() + "\n", encoding="utf-8")
         sio.dump(model.state(), tmp / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
         full = {
             **manifest,
@@ -128,6 +138,7 @@ def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, nam
         (tmp / "config.json").write_text(json.dumps(model.state()["config"], indent=2) + "\n", encoding="utf-8")
         full["files"]["config.json"] = sha256_file(tmp / "config.json")
         (tmp / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / OWNER_FILE).unlink()
         for f in tmp.iterdir():
             f.chmod(0o444)
         os.rename(tmp, final)
@@ -136,6 +147,36 @@ def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, nam
         raise
     log.info("saved model %s/%s", name, version)
     return final
+
+
+def remove_unfinished(models_dir: str | Path, name: str = MODEL_NAME,
+                      max_age_seconds: float = UNFINISHED_MAX_AGE_SECONDS) -> list[str]:
+    """Remove the unfinished version folders a killed training left behind; returns their names.
+
+    A folder is removed when the process that wrote it is gone from this host, or, when that
+    cannot be told (no owner file, another host), when it is older than ``max_age_seconds``.
+    A folder whose writer still runs is left alone.
+    """
+    root = _model_root(Path(models_dir), name)
+    if not root.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for path in sorted(root.glob(f"{UNFINISHED_PREFIX}*")):
+        if not path.is_dir():
+            continue
+        try:
+            owner = (path / OWNER_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            owner = None
+        alive = process_alive(owner)
+        if alive or (alive is None and now - path.stat().st_mtime < max_age_seconds):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path.name)
+            log.warning("removed the unfinished model folder %s (written by %s, which is gone)", path, owner or "?")
+    return removed
 
 
 def read_manifest(path: Path) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,20 +102,30 @@ def train_version(
     extra_manifest: dict | None = None,
     cache_dir: str | Path | None = paths.EMBEDDING_CACHE_DIR,
     transcripts_dir: str | Path | None = paths.TRANSCRIPTS_DIR,
+    progress: Callable[[str], None] | None = None,
 ) -> LoadedModel:
-    """Train on the corpus (plus confirmed examples), evaluate on the held-out split, save a version."""
+    """Train on the corpus (plus confirmed examples), evaluate on the held-out split, save a version.
+
+    ``progress`` is told each step as it starts: "training", "rule", "evaluating", "saving" (a
+    service job shows them to the research lead; it may also raise to stop the training there).
+    """
     from .evaluate import evaluate_model, evaluate_on_transcripts  # evaluate imports train's helpers
 
+    step = progress or (lambda _phase: None)
     config = config or TrainConfig.load()
     codebook = load_codebook(codebook_path)
     examples = load_corpus(train_dir, codebook) + list(extra_examples or [])
     encoder = build_encoder(config.model.encoder, cache_dir) if config.model.encoder != "none" else None
     started = time.perf_counter()
+    step("training")
     model = fit_model(examples, codebook, config.model, encoder)
     split = load_split(codebook, transcripts_dir)
+    if split and model.has_no_code_detector:
+        step("rule")
     set_rule_from_transcripts(model, split)
     seconds = time.perf_counter() - started
     metrics: dict = {"train_seconds": round(seconds, 1), "n_train": len(examples)}
+    step("evaluating")
     if eval_dir and Path(eval_dir).is_dir():
         held_out = load_corpus(eval_dir, codebook)
         metrics["held_out"] = evaluate_model(model, held_out)["summary"]
@@ -135,5 +146,6 @@ def train_version(
         "metrics": metrics,
         **(extra_manifest or {}),
     }
+    step("saving")
     path = save_model(model, models_dir, manifest)
     return load_model(models_dir, path.name)

@@ -17,7 +17,6 @@ from training.codebook import Codebook
 
 from .. import repository
 from ..db import Database
-from ..jobs import JobRunner
 from ..registry import ModelRegistry
 from ..security import hash_token
 from ..settings import Settings
@@ -29,7 +28,6 @@ class Services:
     settings: Settings
     db: Database
     registry: ModelRegistry
-    runner: JobRunner
     codebook: Codebook
     # token hash -> (user, monotonic expiry): saves a database round trip on every request.
     token_cache: dict[str, tuple[User, float]] = field(default_factory=dict)

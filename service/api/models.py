@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from training.artifacts import ArtifactError, list_versions
 
-from .. import repository, schemas
+from .. import jobs, repository, schemas
 from ..repository import Invalid
 from .deps import AdminUser, CurrentUser, ServicesDep
 
@@ -35,11 +35,14 @@ def list_models(services: ServicesDep, _: CurrentUser) -> list[schemas.ModelVers
 
 
 @router.post("/models/retrain", response_model=schemas.JobOut, status_code=status.HTTP_202_ACCEPTED,
-             summary="Start a retrain in the background (one at a time); poll GET /jobs/{id}")
+             summary="Queue a retrain for the job worker (one at a time); poll GET /jobs/{id} for phase and progress")
 def retrain(services: ServicesDep, admin: AdminUser, body: schemas.RetrainRequest | None = None) -> schemas.JobOut:
     body = body or schemas.RetrainRequest()
-    job = services.runner.start_retrain(admin.id, body.resolution, body.promote)
-    return repository.job_out(job)
+    settings = services.settings
+    params = {"resolution": body.resolution or settings.retrain_resolution,
+              "promote": settings.auto_promote if body.promote is None else body.promote,
+              "holdout_share": settings.retrain_holdout_share, "tolerance": settings.promotion_tolerance}
+    return repository.job_out(jobs.enqueue_retrain(services.db, admin.id, params))
 
 
 def _activate(services: ServicesDep, admin: AdminUser, version: str, reason: str) -> schemas.ModelVersionOut:
@@ -78,6 +81,13 @@ def list_jobs(services: ServicesDep, _: CurrentUser) -> list[schemas.JobOut]:
     return [repository.job_out(j) for j in services.db.read(repository.list_jobs)]
 
 
-@router.get("/jobs/{job_id}", response_model=schemas.JobOut)
+@router.get("/jobs/{job_id}", response_model=schemas.JobOut,
+            summary="A job's status, phase, progress (0..1), time so far and, when done, its result")
 def get_job(services: ServicesDep, _: CurrentUser, job_id: int) -> schemas.JobOut:
     return repository.job_out(services.db.read(lambda s: repository.get_job(s, job_id)))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=schemas.JobOut,
+             summary="Cancel a job: a queued one at once, a running one within a few seconds (its process is stopped)")
+def cancel_job(services: ServicesDep, admin: AdminUser, job_id: int) -> schemas.JobOut:
+    return repository.job_out(jobs.request_cancel(services.db, job_id, admin.name))

@@ -1,4 +1,4 @@
-"""Service subcommands: ``serve`` (uvicorn) and ``users`` (add, list)."""
+"""Service subcommands: ``serve`` (uvicorn and the job worker), ``worker``, ``jobs`` and ``users``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,28 @@ def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
                    help="worker processes; each serves the promoted model within model_poll_seconds")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.add_argument("--no-access-log", action="store_true", help="do not log every request (faster under load)")
+    p.add_argument("--no-worker", action="store_true",
+                   help="start no job worker: run 'codeerhulp worker' elsewhere, or retrains stay queued")
     p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the job worker (retrains) beside the service",
+                       description="Takes retrain jobs from the database queue and runs each in a process of its "
+                                   "own at a lower CPU priority. 'codeerhulp serve' starts one; start one yourself "
+                                   "with 'serve --no-worker', for instance on another machine with the same database "
+                                   "and model store. Stops at SIGTERM or Ctrl+C (a running job is then failed).")
+    p.add_argument("--once", action="store_true", help="run one queued job (or none) and stop")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # set by serve: die with it
+    p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser("jobs", help="list jobs, or cancel one",
+                       description="The service's jobs (retrains) with their status; 'jobs cancel ID' stops one.")
+    job_actions = p.add_subparsers(dest="jobs_command", metavar="ACTION")
+    lst = job_actions.add_parser("list", help="the latest jobs, newest first")
+    lst.set_defaults(handler=cmd_jobs_list)
+    cancel = job_actions.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job_id", type=int, metavar="ID")
+    cancel.set_defaults(handler=cmd_jobs_cancel)
+    p.set_defaults(handler=lambda args: p.print_help() or 0)
 
     p = sub.add_parser("users", help="add or list the service's users (coders and admins)",
                        description="Manage users of the service. 'users add' prints the new user's API token "
@@ -55,11 +76,117 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     os.environ.setdefault("CODEERHULP_LOG_LEVEL", args.log_level.upper())
-    # A worker loads its model (and may build the encoder engine) before it answers uvicorn's health
-    # check; uvicorn's 5 s default killed and restarted workers in a loop on a busy 2-core machine.
-    uvicorn.run("service.main:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=not args.no_access_log,
-                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+    worker = None if args.no_worker else WorkerProcess()
+    if worker:
+        worker.start()
+    try:
+        # A worker loads its model (and may build the encoder engine) before it answers uvicorn's health
+        # check; uvicorn's 5 s default killed and restarted workers in a loop on a busy 2-core machine.
+        uvicorn.run("service.main:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level=args.log_level, access_log=not args.no_access_log,
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+    finally:
+        if worker:
+            worker.stop()
+    return 0
+
+
+class WorkerProcess:
+    """The job worker that serve starts beside uvicorn and starts again when it stops unexpectedly.
+
+    It dies with serve (``--parent-pid``), so a serve killed with SIGKILL leaves no worker behind.
+    """
+
+    RESTART_DELAYS = (1, 2, 5, 10, 30)  # seconds, growing while it keeps failing
+
+    def __init__(self) -> None:
+        import threading
+
+        self.proc = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._keep_running, name="job-worker", daemon=True)
+
+    def _spawn(self):  # noqa: ANN202 - subprocess.Popen
+        import os
+        import subprocess
+
+        return subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--parent-pid", str(os.getpid())])
+
+    def start(self) -> None:
+        self.proc = self._spawn()
+        self.thread.start()
+
+    def _keep_running(self) -> None:
+        import logging
+        import time
+
+        failures = 0
+        while not self.stopping.is_set():
+            code = self.proc.wait()
+            if self.stopping.is_set():
+                return
+            delay = self.RESTART_DELAYS[min(failures, len(self.RESTART_DELAYS) - 1)]
+            logging.getLogger(__name__).error("the job worker stopped (exit code %s); starting it again in %d s",
+                                              code, delay)
+            started = time.monotonic()
+            if self.stopping.wait(delay):
+                return
+            self.proc = self._spawn()
+            failures = failures + 1 if time.monotonic() - started < 60 else 0
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.stopping.set()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # the worker fails a running job and ends
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ..worker import configure_logging, run_worker
+
+    configure_logging()
+    return run_worker(get_settings(), parent_pid=args.parent_pid, once=args.once)
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    from .. import repository
+    from ..web.catalogue import catalogue
+
+    db = _database()
+    try:
+        found = [repository.job_out(j) for j in db.read(lambda s: repository.list_jobs(s, limit=20))]
+    finally:
+        db.dispose()
+    labels = catalogue()["admin"]
+    for job in found:
+        phase = f" ({labels['phases'].get(job.phase, job.phase)})" if job.status == "running" and job.phase else ""
+        print(f"{job.id}\t{labels['statuses'].get(job.status, job.status)}{phase}\t"
+              f"{job.created_at:%Y-%m-%d %H:%M}\t{job.message or ''}")
+    if not found:
+        print("nog geen taken", file=sys.stderr)
+    return 0
+
+
+def cmd_jobs_cancel(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .. import jobs, repository
+
+    db = _database()
+    try:
+        job = jobs.request_cancel(db, args.job_id, f"{getpass.getuser()} (opdrachtregel)")
+    except repository.NotFound:
+        raise CliError(f"taak {args.job_id} bestaat niet; 'codeerhulp jobs list' toont de taken") from None
+    except repository.Conflict:
+        raise CliError(f"taak {args.job_id} is al afgelopen; er valt niets te annuleren") from None
+    finally:
+        db.dispose()
+    print(job.message)
     return 0
 
 

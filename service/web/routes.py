@@ -8,11 +8,9 @@ API never trusts a cookie and a forged cross-site request cannot write anything.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +26,7 @@ from ..api.deps import ServicesDep, get_user
 from ..api.models import list_models
 from ..tables import User
 from . import plots, queries
+from .catalogue import catalogue
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -40,12 +39,6 @@ AGREEMENT_RESAMPLES = 1000
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
-
-
-@lru_cache
-def catalogue() -> dict[str, Any]:
-    """All interface strings, from one Dutch catalogue file."""
-    return yaml.safe_load((WEB_DIR / "catalogue_nl.yaml").read_text(encoding="utf-8"))
 
 
 def _user(request: Request, services: ServicesDep) -> User | None:

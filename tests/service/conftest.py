@@ -185,6 +185,36 @@ def server_factory(tmp_path):
         server.stop()
 
 
+class JobWorker:
+    """``codeerhulp worker`` in a subprocess (what serve starts beside uvicorn), its log in a file."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.log_path = log_path
+        log = open(log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=settings_env(settings),
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def job_worker(settings: Settings, tmp_path) -> Iterator[JobWorker]:
+    """A job worker beside an in-process app (the client fixture): it runs the retrains."""
+    worker = JobWorker(settings, tmp_path / "worker.log")
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
 def users(settings: Settings) -> dict[str, str]:
     """An admin and two coders, by name, with their tokens."""

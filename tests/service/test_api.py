@@ -11,11 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from service import jobs, repository
+from service import jobs, repository, retrain
 from service.db import Database
 from service.main import create_app
 from service.registry import NoModelError
 from service.tables import Decision, Document, Segment, Suggestion
+from service.worker import run_leased_retrain
 from training.artifacts import MODEL_FILE, read_active
 from training.promotion import Decision as GateDecision
 
@@ -49,7 +50,16 @@ def count(settings, table) -> int:
         db.dispose()
 
 
-def test_end_to_end(settings, users):
+def wait_for_model(client: TestClient, version: str, timeout: float = 30) -> dict:
+    """The web worker follows a promotion by the job worker within its poll interval."""
+    deadline = time.monotonic() + timeout
+    while (health := client.get("/health").json())["model_version"] != version:
+        assert time.monotonic() < deadline, health
+        time.sleep(0.1)
+    return health
+
+
+def test_end_to_end(settings, users, job_worker):
     """Upload, suggestions, two coders on every segment, agreement, retrain, promotion, new suggestions."""
     # The gate is exercised on its own below; here the loop must complete, and two lexical models on
     # the small corpus may differ by a few points of macro-F1 either way.
@@ -110,8 +120,9 @@ def test_end_to_end(settings, users):
             result["skipped_disagreement"]
         new_version = result["version"]
         assert new_version != old_version
+        assert job["phase"] == "recording" and job["progress"] is not None and job["elapsed_seconds"] > 0
 
-        health = client.get("/health").json()
+        health = wait_for_model(client, new_version)
         assert health["model_version"] == new_version == health["active_model_version"]
         models = {m["version"]: m for m in client.get("/api/v1/models", headers=auth(users["anna"])).json()}
         assert models[new_version]["active"] and models[new_version]["status"] == "promoted"
@@ -226,23 +237,33 @@ def test_limits_and_no_partial_rows(settings, users, monkeypatch):
 
 
 def test_gate_keeps_the_old_model_and_one_retrain_at_a_time(client, users, settings, monkeypatch):
+    """The retrain itself, in this process under a lease taken as the worker takes it: a refusing
+    gate keeps the active model and says so in Dutch; a second retrain is refused while one is queued."""
     active = client.get("/health").json()["model_version"]
-    started = []
-
-    def slow_refusing_gate(new, old, **kwargs):
-        started.append(True)
-        time.sleep(1.0)
-        return GateDecision(False, "macro_f1 0.100 is worse than the active model's 0.500")
-
-    monkeypatch.setattr(jobs, "gate", slow_refusing_gate)
+    monkeypatch.setattr(retrain, "gate", lambda new, old, **kw: GateDecision(False, "macro_f1 0.100 is worse"))
     admin = auth(users["admin"])
     first = client.post("/api/v1/models/retrain", headers=admin)
-    assert first.status_code == 202
+    assert first.status_code == 202 and first.json()["status"] == "queued"
     second = client.post("/api/v1/models/retrain", headers=admin)
     assert second.status_code == 409 and "already" in second.json()["detail"]
-    job = wait_for_job(client, users["admin"], first.json()["id"])
+
+    db = Database(settings.resolved_database_url())
+    try:
+        lease = jobs.claim_next(db, jobs.worker_id(), settings.job_stale_seconds)
+        assert lease is not None and lease.job_id == first.json()["id"]
+        result = run_leased_retrain(db, settings, lease, first.json()["params"])
+    finally:
+        db.dispose()
+    assert result["promoted"] is False
+    job = client.get(f"/api/v1/jobs/{lease.job_id}", headers=admin).json()
     assert job["status"] == "succeeded" and job["result"]["promoted"] is False
-    assert "not promoted because macro_f1 0.100 is worse" in job["message"]
+    assert job["message"].startswith(f"Versie {result['version']} is niet geactiveerd")
+    assert f"van het actieve model {active}" in job["message"] and "Het actieve model blijft" in job["message"]
+    gate = job["result"]["gate"]
+    assert gate["n"] == gate["n_synthetic"] + gate["n_confirmed"] > 0
+    assert gate["new_value"] is not None and gate["active_value"] is not None
+    # Every phase was timed (the next run's progress estimate uses them); "rule" only with a no-code detector.
+    assert set(retrain.PHASES) - {"rule"} <= set(job["result"]["phase_seconds"]) <= set(retrain.PHASES)
     assert client.get("/health").json()["model_version"] == active
     models = {m["version"]: m for m in client.get("/api/v1/models", headers=admin).json()}
     assert models[job["result"]["version"]]["status"] == "rejected"
