@@ -420,3 +420,61 @@ def test_an_unknown_address_shows_a_dutch_page(service, driver):
     assert "{" not in driver.page_source.split("<body", 1)[1][:200]  # a page, not JSON
     css(driver, "#error-page a")[0].click()
     wait(driver, lambda d: d.current_url.endswith("/documenten"))
+
+
+def test_a_research_lead_follows_a_retrain_and_reads_the_gate_in_dutch(service, driver):
+    """Last in this module: the retrain may change the model the service serves."""
+    from selenium.webdriver.common.by import By
+
+    url, admin = service["server"].url, service["admin"]
+    t = catalogue()["admin"]
+    sign_in(driver, url, admin, "/overeenstemming")
+    retrain = by_id(driver, "retrain")
+    assert retrain.is_enabled() and not by_id(driver, "cancel-job").is_displayed()
+    retrain.click()
+    wait(driver, lambda d: d.switch_to.alert).accept()  # "Het model opnieuw trainen ...?"
+
+    # While it runs: the button is off, the phase is named in Dutch, a progress bar and the time so far.
+    phases, shown = set(t["phases"].values()), []
+    def running_view(d):
+        state = css(d, "#job-status .job-state.running")
+        names = css(d, "#job-status .phase-name")
+        if state and names and names[0].text in phases:
+            shown.append((names[0].text, css(d, "#job-status progress")[0].get_attribute("value"),
+                          css(d, "#job-status .elapsed")[0].text, by_id(d, "retrain").is_enabled(),
+                          by_id(d, "cancel-job").is_displayed()))
+            return True
+        return False
+
+    wait(driver, running_view, timeout=120)
+    phase, value, elapsed, enabled, cancel_shown = shown[0]
+    assert not enabled and cancel_shown
+    assert 0 <= int(value) < 100 and elapsed.endswith(f" {t['seconds']}")
+    # The time runs and the page follows the job by itself.
+    wait(driver, lambda d: css(d, "#job-status .elapsed") and css(d, "#job-status .elapsed")[0].text != elapsed
+         or css(d, "#gate-result"), timeout=30)
+
+    # Then the gate's result: one labelled metric per model, the held-out size, a verdict; in Dutch only.
+    wait(driver, lambda d: css(d, "#gate-result"), timeout=600)
+    job = httpx.get(f"{url}/api/v1/jobs/{by_id(driver, 'job-status').get_attribute('data-job')}",
+                    headers=auth(admin)).json()
+    assert job["status"] == "succeeded"
+    gate = job["result"]["gate"]
+    row = css(driver, f'#gate-result tr[data-metric="{gate["metric"]}"]')[0]
+    assert row.find_element(By.CSS_SELECTOR, "td").text == t["gate_metric"]
+    assert row.find_element(By.CSS_SELECTOR, ".gate-new").text == f"{gate['new_value']:.3f}".replace(".", ",")
+    assert row.find_element(By.CSS_SELECTOR, ".gate-active").text == f"{gate['active_value']:.3f}".replace(".", ",")
+    headers = [th.text for th in css(driver, "#gate-result th")]
+    assert headers[1].startswith(t["model_new"]) and headers[2].startswith(t["model_active"])
+    assert css(driver, "#job-status .gate-n")[0].text.startswith(f"{gate['n']} ({gate['n_confirmed']} ")
+    verdict = css(driver, "#job-status .verdict")[0].text
+    assert verdict == (t["promoted_yes"] if job["result"]["promoted"] else t["promoted_no"])
+    text = by_id(driver, "job-status").text
+    assert job["message"] in text
+    for english in ("promoted", "macro_f1", "worse", "kept", "failed", "running", "not "):
+        assert english not in text, (english, text)
+    assert by_id(driver, "retrain").is_enabled() and not by_id(driver, "cancel-job").is_displayed()
+    # After the page reloads itself, the result is still there, from the server.
+    driver.refresh()
+    wait(driver, lambda d: css(d, "#gate-result"))
+    assert by_id(driver, "retrain").is_enabled()

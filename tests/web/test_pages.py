@@ -3,6 +3,7 @@ the review order and the catalogue. The browser drives them in test_browser.py."
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -119,6 +120,13 @@ def test_agreement_page_shows_values_and_admin_controls(client, users, document)
     sign_in(client, users["admin"])
     page = client.get(f"/overeenstemming?document={document['id']}").text
     assert 'id="admin"' in page and 'id="retrain"' in page
+    assert re.search(r'id="retrain"\s*>', page) and re.search(r'id="cancel-job"\s*hidden', page)
+    # While a retrain is queued or running, the page starts with its button off and cancel offered.
+    job = client.post("/api/v1/models/retrain", headers=auth(users["admin"])).json()
+    page = client.get("/overeenstemming").text
+    assert re.search(r'id="retrain"\s*disabled', page) and re.search(r'id="cancel-job"\s*>', page)
+    data = re.search(r'<script type="application/json" id="job-data">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(data)["id"] == job["id"] and json.loads(data)["status"] == "queued"
 
 
 def test_plots_escape_text_and_mark_missing_values():

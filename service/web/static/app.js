@@ -84,47 +84,108 @@ const Codeerhulp = (() => {
     if (form) form.addEventListener("submit", () => sessionStorage.removeItem(TOKEN_KEY));
   }
 
-  // Admins: retrain, promote and re-suggest through the API, and follow the job's status.
+  // Admins: retrain, promote and re-suggest through the API, and follow the retrain: its phase,
+  // progress and time so far while it runs, then the gate's result. Everything from the job's JSON
+  // (GET /api/v1/jobs/{id}); the page renders the latest job the same way at load.
   function initAdmin() {
     const status = document.getElementById("job-status");
     if (!status) return;
-    const labels = JSON.parse(document.getElementById("job-statuses").textContent);
+    const t = JSON.parse(document.getElementById("job-strings").textContent);
+    const retrain = document.getElementById("retrain");
+    const cancel = document.getElementById("cancel-job");
+    const running = (job) => job && (job.status === "queued" || job.status === "running");
+
+    const el = (tag, attrs = {}, ...children) => {
+      const node = document.createElement(tag);
+      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+      node.append(...children.filter((c) => c !== null && c !== undefined));
+      return node;
+    };
+    const metric = (v) => (v === null || v === undefined ? "–" : v.toFixed(3).replace(".", ","));
+    const duration = (seconds) => {
+      const s = Math.max(0, Math.round(seconds || 0));
+      return s >= 60 ? `${Math.floor(s / 60)} ${t.minutes} ${String(s % 60).padStart(2, "0")} ${t.seconds}` : `${s} ${t.seconds}`;
+    };
+
+    function gateResult(job) {
+      const gate = job.result && job.result.gate;
+      if (!gate) return null;
+      const result = job.result;
+      const table = el("table", { class: "stats", id: "gate-result" },
+        el("thead", {}, el("tr", {}, el("th", {}, ""),
+          el("th", { class: "num" }, `${t.model_new} (${result.version})`),
+          el("th", { class: "num" }, `${t.model_active} (${result.previous_version || "–"})`))),
+        el("tbody", {}, el("tr", { "data-metric": gate.metric }, el("td", {}, t.gate_metric),
+          el("td", { class: "num gate-new" }, metric(gate.new_value)),
+          el("td", { class: "num gate-active" }, metric(gate.active_value)))));
+      const heldOut = t.held_out_detail.replace("{n}", gate.n).replace("{confirmed}", gate.n_confirmed)
+        .replace("{synthetic}", gate.n_synthetic);
+      return el("div", { class: "gate" }, el("h3", {}, t.result), table,
+        el("p", { class: "held-out" }, el("strong", {}, t.held_out + ": "), el("span", { class: "gate-n" }, heldOut)),
+        el("p", { class: "verdict " + (result.promoted ? "promoted" : "kept") }, result.promoted ? t.promoted_yes : t.promoted_no));
+    }
 
     function show(job) {
+      retrain.disabled = running(job);
+      cancel.hidden = !running(job) || job.cancel_requested;
+      status.replaceChildren();
+      if (!job) {
+        status.append(el("p", {}, el("strong", {}, t.job + ": "), t.no_job));
+        return;
+      }
       status.dataset.job = job.id;
       status.dataset.status = job.status;
-      status.innerHTML = "";
-      const strong = document.createElement("strong");
-      strong.textContent = getStrings().job + ": ";
-      const state = document.createElement("span");
-      state.className = "job-state " + job.status;
-      state.textContent = labels[job.status] || job.status;
-      status.append(strong, "#" + job.id + " ", state);
-      if (job.message) {
-        const msg = document.createElement("span");
-        msg.className = "job-message";
-        msg.textContent = job.message;
-        status.append(" – ", msg);
+      status.append(el("p", {}, el("strong", {}, t.job + ": "), "#" + job.id + " ",
+        el("span", { class: "job-state " + job.status }, t.statuses[job.status] || job.status)));
+      if (job.status === "running") {
+        const share = Math.round(100 * (job.progress || 0));
+        status.append(el("p", { class: "job-phase" }, el("strong", {}, t.phase + ": "),
+          el("span", { class: "phase-name" }, (job.phase && t.phases[job.phase]) || t.statuses.running)));
+        status.append(el("p", { class: "job-progress" }, el("strong", {}, t.progress + ": "),
+          el("progress", { max: "100", value: String(share) }), " ", el("span", { class: "percent" }, share + " %")));
       }
+      if (job.elapsed_seconds !== null && job.elapsed_seconds !== undefined) {
+        status.append(el("p", { class: "job-elapsed" }, el("strong", {}, (running(job) ? t.elapsed : t.took) + ": "),
+          el("span", { class: "elapsed" }, duration(job.elapsed_seconds))));
+      }
+      if (job.message) status.append(el("p", { class: "job-message" }, job.message));
+      const gate = job.status === "succeeded" ? gateResult(job) : null;
+      if (gate) status.append(gate);
     }
 
     async function follow(id) {
       for (;;) {
-        const job = await api("GET", "/api/v1/jobs/" + id);
+        let job;
+        try {
+          job = await api("GET", "/api/v1/jobs/" + id);
+        } catch (e) {  // a hiccup of the network or the server: try again, the job runs on regardless
+          await new Promise((r) => setTimeout(r, 3000));
+          continue;
+        }
         show(job);
-        if (job.status === "succeeded" || job.status === "failed") break;
+        if (!running(job)) break;
         await new Promise((r) => setTimeout(r, 1000));
       }
-      setTimeout(() => location.reload(), 1500);  // new versions and agreement values come from the server
+      setTimeout(() => location.reload(), 4000);  // new versions and agreement values come from the server
     }
 
-    document.getElementById("retrain").addEventListener("click", async () => {
+    retrain.addEventListener("click", async () => {
       if (!confirm(getStrings().confirm_retrain)) return;
+      retrain.disabled = true;
       try {
         const job = await api("POST", "/api/v1/models/retrain", {});
         toast(getStrings().job_started);
         show(job);
         follow(job.id);
+      } catch (e) {
+        retrain.disabled = false;
+        toast(e.status === 409 ? getStrings().already_running : getStrings().save_failed + " " + e.message, "error");
+      }
+    });
+    cancel.addEventListener("click", async () => {
+      if (!confirm(getStrings().confirm_cancel)) return;
+      try {
+        show(await api("POST", "/api/v1/jobs/" + status.dataset.job + "/cancel"));
       } catch (e) { toast(getStrings().save_failed + " " + e.message, "error"); }
     });
     document.querySelectorAll("button.promote").forEach((button) => button.addEventListener("click", async () => {
@@ -145,7 +206,9 @@ const Codeerhulp = (() => {
         location.reload();
       } catch (e) { toast(getStrings().save_failed + " " + e.message, "error"); resuggest.disabled = false; }
     });
-    if (status.dataset.status === "queued" || status.dataset.status === "running") follow(status.dataset.job);
+    const latest = JSON.parse(document.getElementById("job-data").textContent);
+    show(latest);
+    if (running(latest)) follow(latest.id);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
