@@ -11,10 +11,9 @@ promote a model.
 
 A partial unique index lets only one retrain be queued or running at a time.
 
-Why not a queue library: the ones that are maintained either need a broker (Redis, RabbitMQ),
-or serve one database only (procrastinate and pgqueuer: PostgreSQL; huey and persist-queue:
-SQLite), and none fences the job's own writes in the application's tables. One job kind, one at
-a time, needs one table and the functions below (docs/service.md).
+Why not a queue library: see docs/service.md ("Why no queue library"). In short, none of the
+maintained ones both runs on SQLite and PostgreSQL without a broker and fences the job's own writes
+in the application's tables; one job kind, one at a time, needs one table and the functions below.
 """
 
 from __future__ import annotations
