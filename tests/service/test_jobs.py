@@ -20,8 +20,10 @@ from sqlalchemy import func, select, update
 from service import jobs, repository
 from service.cli import main as cli
 from service.db import Database, migrate
+from service.registry import ModelRegistry
 from service.retrain import run_retrain
 from service.tables import Job, ModelActivation, ModelVersion, utcnow
+from service.worker import run_leased_retrain
 from training.artifacts import MODEL_NAME, OWNER_FILE, list_versions, remove_unfinished
 
 from .conftest import add_user, auth, settings_env
@@ -270,3 +272,31 @@ def test_unfinished_model_folders_are_removed_when_the_worker_starts(settings, t
     os.utime(old, (time.time() - 7 * 3600,) * 2)
     assert remove_unfinished(settings.models_dir) == [old.name]
     assert busy.exists()
+
+
+def test_a_retrain_does_not_overwrite_a_version_activated_by_hand_meanwhile(settings, database, monkeypatch):
+    """The compare-and-set on the active version: an admin activates another version while the
+    retrain is being gated; the retrain's passing gate compared with the old one, so it activates nothing."""
+    from service import retrain
+    from training.promotion import Decision as GateDecision
+
+    from .test_api import copy_version
+
+    ModelRegistry(database, settings.models_dir).start()  # the first start makes the store's version active
+    before = database.read(repository.active_version)
+    by_hand = copy_version(settings.models_dir, before, "20990101-000000-byhand")
+
+    def gate_while_an_admin_promotes(new, old, **kwargs):
+        database.write(lambda s: repository.activate(s, by_hand, "by hand, during the retrain", None))
+        return GateDecision(True, "not worse")
+
+    monkeypatch.setattr(retrain, "gate", gate_while_an_admin_promotes)
+    jobs.enqueue_retrain(database, None, {})
+    lease = jobs.claim_next(database, jobs.worker_id(), settings.job_stale_seconds)
+    params = {"resolution": "consensus", "promote": True, "holdout_share": 0.2, "tolerance": 0.0}
+    result = run_leased_retrain(database, settings, lease, params)
+    assert result["promoted"] is False
+    assert f"tijdens de hertraining is {by_hand} actief gemaakt" in result["message"]
+    assert database.read(repository.active_version) == by_hand
+    row = database.read(lambda s: s.get(ModelVersion, result["version"]))
+    assert row.status == "rejected"
