@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -170,24 +170,32 @@ def _migration_lock(db: Database) -> Iterator[None]:
             conn.commit()
 
 
+def run_alembic(conn: Connection, action: Callable[[Config, str], None], revision: str) -> None:
+    """``action`` (alembic's command.upgrade or command.downgrade) to ``revision``, in one transaction.
+
+    On SQLite, a migration that rebuilds a table (copy, drop, rename) would trip the foreign keys
+    of the tables that refer to it: SQLite's own recipe is to turn them off outside the
+    transaction and to check them all before committing, which this does.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with conn.begin():
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            action(config, revision)
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
+    finally:
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
 def migrate(db: Database) -> None:
     """``alembic upgrade head`` on this database, from code (run at every start; a no-op when current)."""
     with _migration_lock(db), db.engine.connect() as conn:
-        if db.sqlite:
-            # A migration that rebuilds a table (copy, drop, rename) would trip the foreign keys of
-            # the tables that refer to it: SQLite's recipe is to turn them off outside the
-            # transaction and check them all before committing.
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
-        try:
-            with conn.begin():
-                config = alembic_config()
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-                if db.sqlite:
-                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
-                    if broken:
-                        raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
-        finally:
-            if db.sqlite:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+        run_alembic(conn, command.upgrade, "head")
     log.info("database schema is current (%s)", make_url(db.url).render_as_string(hide_password=True))
