@@ -256,8 +256,9 @@ def main() -> int:
 
     # ---- retrain: shipped corpus + N confirmed segments, timed in-process (what the job runs)
     if not args.skip_retrain:
-        from service.jobs import retrain
+        from service import jobs
         from service.registry import ModelRegistry
+        from service.worker import run_leased_retrain
 
         url, drop = make_database("sqlite", tmp, None)
         (admin,) = add_users(url, [("admin", "admin")])
@@ -278,9 +279,11 @@ def main() -> int:
         for i, sid in enumerate(segment_ids):
             body = schemas.DecisionIn(segment_id=sid, action="accept" if i % 4 else "no_code")
             db.write(lambda s, b=body: repository.record_decision(s, user, b, codebook, 20))
+        params = {"resolution": "consensus", "promote": False, "holdout_share": 0.2, "tolerance": 0.0}
+        jobs.enqueue_retrain(db, None, params)
+        lease = jobs.claim_next(db, jobs.worker_id(), settings.job_stale_seconds)
         started = time.perf_counter()
-        result = retrain(db, registry, settings, None, {"resolution": "consensus", "promote": False,
-                                                        "holdout_share": 0.2, "tolerance": 0.0})
+        result = run_leased_retrain(db, settings, lease, params)
         results["retrain"] = {"seconds": time.perf_counter() - started, "confirmed": len(segment_ids),
                               "n_train": result["n_confirmed_train"], "n_held_out": result["n_confirmed_held_out"],
                               "gate": result["reason"]}
