@@ -2,7 +2,7 @@
 token, a cancel request, the phase and progress of a running job, and the status 'cancelled'.
 
 Revision ID: 0002_jobs
-Revises: 0001
+Revises: 0005_memory_state
 Create Date: 2026-12-07
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_jobs"
-down_revision = "0001"
+down_revision = "0005_memory_state"
 branch_labels = None
 depends_on = None
 
