@@ -83,13 +83,17 @@ class Heartbeat:
         self.db, self.lease, self.settings, self.progress = db, lease, settings, progress
         self.stop = threading.Event()
         self.lost = threading.Event()
+        # The heartbeat thread and a new phase both write the phase: one at a time, each writing what
+        # it read under this lock, so a beat that read the old phase cannot commit after the new one.
+        self._write = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{lease.job_id}", daemon=True)
 
     def beat(self) -> None:
         """One renewal now; raises jobs.LeaseLost when the lease is gone."""
         try:
-            jobs.renew(self.db, self.lease, self.settings.job_stale_seconds, phase=self.progress.phase,
-                       progress=self.progress.value())
+            with self._write:
+                jobs.renew(self.db, self.lease, self.settings.job_stale_seconds, phase=self.progress.phase,
+                           progress=self.progress.value())
         except jobs.LeaseLost:
             self.lost.set()
             raise
