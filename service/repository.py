@@ -307,6 +307,7 @@ class Confirmed:
     question: str | None
     codes: list[dict[str, str]]
     n_coders: int
+    decision_id: int = 0  # the newest decision behind it: the order in which segments were confirmed
 
 
 def confirmed_segments(session: Session, resolution: str) -> tuple[list[Confirmed], dict[str, int]]:
@@ -333,7 +334,8 @@ def confirmed_segments(session: Session, resolution: str) -> tuple[list[Confirme
             stats["skipped_disagreement"] += 1
             continue
         chosen = decisions[-1]
-        out.append(Confirmed(segment_id, chosen.text, chosen.question, canonical_codes(chosen.codes), len(decisions)))
+        out.append(Confirmed(segment_id, chosen.text, chosen.question, canonical_codes(chosen.codes), len(decisions),
+                             max(d.id for d in decisions)))
     return out, stats
 
 

@@ -1,9 +1,12 @@
 """The retrain: train on the shipped corpus plus confirmed decisions, gate against the active model,
 and promote under the job's lease. Runs in the job process the worker starts (service/worker.py).
 
-The gate compares both models on the same data: the synthetic held-out split plus the share of
-confirmed segments held out from training (never trained on by the new model; the active model
-may have seen them in an earlier retrain, which favours it, so the gate errs on keeping it).
+The gate compares both models on the same data: the most recently confirmed share of the confirmed
+segments is held out from training (never trained on by the new model; the active model may have
+seen them in an earlier retrain, which favours it, so the gate errs on keeping it). With at least
+MIN_PAIRED of them the gate decides on those alone: per segment F1 of what each model suggests,
+the paired difference with a bootstrap interval (issue #11); with fewer, on macro-F1 over the
+synthetic held-out split plus those segments.
 Promotion is one transaction that first checks the job's lease (fencing token) and then that the
 active version is still the one the gate compared with; a job that lost its lease, or whose
 comparison is out of date, promotes nothing.
@@ -11,7 +14,6 @@ comparison is out of date, promotes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,8 +26,8 @@ from training.artifacts import ArtifactError, load_model
 from training.codebook import load_codebook
 from training.data import Code, Example, load_corpus
 from training.evaluate import evaluate_model
-from training.promotion import GATE_METRIC, gate
-from training.train import TrainConfig, train_version
+from training.promotion import GATE_METRIC, Comparison, gate, gate_paired, paired_difference, segment_f1
+from training.train import TrainConfig, inputs_of, train_version
 
 from . import jobs, repository
 from .db import Database
@@ -84,10 +86,26 @@ def previous_phase_seconds(db: Database) -> dict[str, float] | None:
     return (result or {}).get("phase_seconds")
 
 
-def _held_out(segment_id: int, share: float) -> bool:
-    """Deterministic hold-out: the same segment is always on the same side, run after run."""
-    digest = hashlib.sha256(f"segment-{segment_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < share
+MIN_PAIRED = 10  # held-out confirmed segments from which the gate compares on them alone
+
+
+def split_recent(confirmed: list[repository.Confirmed], share: float
+                 ) -> tuple[list[repository.Confirmed], list[repository.Confirmed]]:
+    """(train, held out): the most recently confirmed ``share`` is held out. The newest decisions are
+    the team's current transcripts and coding, the data the next suggestions must serve."""
+    ordered = sorted(confirmed, key=lambda c: (c.decision_id, c.segment_id))
+    n_held = int(round(share * len(ordered)))
+    return ordered[:len(ordered) - n_held], ordered[len(ordered) - n_held:]
+
+
+def paired_on_confirmed(new_model, old_model, held: list[Example]) -> Comparison:
+    """Both models as they suggest (their own decision rules) on the held-out confirmed segments:
+    per segment the F1 of the suggested factor set against the confirmed one, new minus active."""
+    gold = [set(e.factors) for e in held]
+    inputs = inputs_of(held)
+    shown = {name: [{s.factor for s in row} for row in model.suggest(inputs)]
+             for name, model in (("new", new_model), ("old", old_model))}
+    return paired_difference(segment_f1(gold, shown["new"]), segment_f1(gold, shown["old"]))
 
 
 def _examples(confirmed: list[repository.Confirmed]) -> list[Example]:
@@ -111,11 +129,17 @@ def outcome_message(version: str, gate_info: dict[str, Any], promoted: bool, pas
         return t["active_changed"].format(now=active_changed_to, before=previous or "–", **values)
     if gate_info.get("new_value") is None:
         return t["not_scored"].format(**values)
+    paired = gate_info.get("paired")
+    if paired:
+        values.update(new=_nl(paired["new"]), active=_nl(paired["old"]), n=paired["n"],
+                      difference=("+" if paired["difference"] >= 0 else "") + _nl(paired["difference"]),
+                      low=_nl(paired["low"]), high=_nl(paired["high"]))
+    suffix = "_paired" if paired else ""
     if promoted:
-        return (t["promoted_first"] if gate_info.get("active_value") is None else t["promoted"]).format(**values)
+        return (t["promoted_first"] if gate_info.get("active_value") is None else t["promoted" + suffix]).format(**values)
     if passed:
-        return t["promotion_off"].format(**values)
-    return t["kept"].format(**values)
+        return t["promotion_off" + suffix].format(**values)
+    return t["kept" + suffix].format(**values)
 
 
 def run_retrain(db: Database, settings: Settings, lease: jobs.Lease, params: dict[str, Any],
@@ -138,8 +162,7 @@ def run_retrain(db: Database, settings: Settings, lease: jobs.Lease, params: dic
     step("collecting")
     resolution = params["resolution"]
     confirmed, stats = db.read(lambda s: repository.confirmed_segments(s, resolution))
-    train_part = [c for c in confirmed if not _held_out(c.segment_id, params["holdout_share"])]
-    held_part = [c for c in confirmed if _held_out(c.segment_id, params["holdout_share"])]
+    train_part, held_part = split_recent(confirmed, params["holdout_share"])
     config = TrainConfig.load(settings.train_config)
     codebook = load_codebook(settings.codebook_path)
     active_before = db.read(repository.active_version)
@@ -156,19 +179,25 @@ def run_retrain(db: Database, settings: Settings, lease: jobs.Lease, params: dic
     gate_set += _examples(held_part)
     factor_ids = list(codebook.factor_ids)
     new_summary = evaluate_model(loaded.model, gate_set, factor_ids)["summary"] if gate_set else None
-    old_summary = None
+    old_summary = paired = None
     gated_against = db.read(repository.active_version)
     if gated_against and gate_set:
         try:
             # Loaded here, in the job's own process: the web workers' models and locks are not touched.
-            old_summary = evaluate_model(load_model(settings.models_dir, gated_against).model, gate_set,
-                                         factor_ids)["summary"]
+            old_model = load_model(settings.models_dir, gated_against).model
+            old_summary = evaluate_model(old_model, gate_set, factor_ids)["summary"]
+            if len(held_part) >= MIN_PAIRED:
+                paired = paired_on_confirmed(loaded.model, old_model, _examples(held_part))
         except ArtifactError as exc:
             log.error("job %s: the active model %s cannot be loaded for the gate: %s", lease.job_id, gated_against, exc)
-    decision = gate(new_summary, old_summary, tolerance=params["tolerance"])
+    # Enough recent confirmed segments: the gate trusts them (the team's own transcripts) over the
+    # synthetic split; fewer: macro-F1 on the synthetic split plus what was confirmed.
+    decision = gate_paired(paired, params["tolerance"]) if paired else \
+        gate(new_summary, old_summary, tolerance=params["tolerance"])
     gate_info = {"metric": GATE_METRIC, "n": len(gate_set), "n_confirmed": len(held_part),
                  "n_synthetic": len(gate_set) - len(held_part), "tolerance": params["tolerance"],
                  "new_value": (new_summary or {}).get(GATE_METRIC), "active_value": (old_summary or {}).get(GATE_METRIC),
+                 "paired": paired.to_dict() if paired else None, "decided_on": "paired" if paired else GATE_METRIC,
                  "passed": decision.promote, "new": new_summary, "old": old_summary}
     metrics = {"gate_set": gate_info, **loaded.manifest.get("metrics", {})}
     step("recording")

@@ -117,11 +117,19 @@ const Codeerhulp = (() => {
           el("th", { class: "num" }, `${t.model_active} (${result.previous_version || "–"})`))),
         el("tbody", {}, el("tr", { "data-metric": gate.metric }, el("td", {}, t.gate_metric),
           el("td", { class: "num gate-new" }, metric(gate.new_value)),
-          el("td", { class: "num gate-active" }, metric(gate.active_value)))));
+          el("td", { class: "num gate-active" }, metric(gate.active_value))),
+          gate.paired ? el("tr", { "data-metric": "segment_f1" }, el("td", {}, t.gate_paired_metric),
+            el("td", { class: "num gate-new" }, metric(gate.paired.new)),
+            el("td", { class: "num gate-active" }, metric(gate.paired.old))) : null));
+      const signed = (x) => (x >= 0 ? "+" : "") + metric(x);
+      const paired = gate.paired ? el("p", { class: "paired" }, t.gate_paired_detail
+        .replace("{difference}", signed(gate.paired.difference)).replace("{low}", signed(gate.paired.low))
+        .replace("{high}", signed(gate.paired.high)).replace("{n}", gate.paired.n)) : null;
       const heldOut = t.held_out_detail.replace("{n}", gate.n).replace("{confirmed}", gate.n_confirmed)
         .replace("{synthetic}", gate.n_synthetic);
       return el("div", { class: "gate" }, el("h3", {}, t.result), table,
         el("p", { class: "held-out" }, el("strong", {}, t.held_out + ": "), el("span", { class: "gate-n" }, heldOut)),
+        paired,
         el("p", { class: "verdict " + (result.promoted ? "promoted" : "kept") }, result.promoted ? t.promoted_yes : t.promoted_no));
     }
 
