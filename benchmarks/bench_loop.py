@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -150,10 +151,12 @@ def main() -> None:
         "| model | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS),
     ]
     body += [f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in COLUMNS) + " |" for name, s in means.items()]
+    load = os.getloadavg()[0]
     body += ["", f"Memory update (build from the confirmed documents and blend): at most "
              f"{result['memory_update_seconds_max']} s. Retrain (features and heads, sentence vectors cached) on "
              f"{retrain_sizes[0] if retrain_sizes else 0} segments: "
-             f"{', '.join(str(s) for s in result['retrain_seconds'])} s.", ""]
+             f"{', '.join(str(s) for s in result['retrain_seconds'])} s (load average {load:.1f} on the machine's "
+             "cores at the end of the run: times from a busy machine are upper bounds).", ""]
     write_section("loop", "\n".join(body))
 
 
