@@ -26,10 +26,12 @@ from . import repository, schemas
 from .api import decisions, documents, misc, models, suggest
 from .api.deps import Services, ServicesDep
 from .db import Database, migrate
+from .headers import SecurityHeaders
 from .jobs import fail_lost_jobs
 from .memory import MemoryKeeper
 from .registry import ModelRegistry, NoModelError
 from .settings import Settings, get_settings
+from .signin_limit import SigninLimiter
 from .web import routes as web
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,8 @@ def _startup(settings: Settings) -> Services:
     except BaseException:
         db.dispose()
         raise
-    return Services(settings=settings, db=db, registry=registry, codebook=codebook)
+    return Services(settings=settings, db=db, registry=registry, codebook=codebook,
+                    signin_limiter=SigninLimiter(settings.signin_failures_per_minute))
 
 
 def _error(status_code: int):  # noqa: ANN202 - Starlette handler signature
@@ -81,6 +84,12 @@ def _error(status_code: int):  # noqa: ANN202 - Starlette handler signature
         return JSONResponse({"detail": str(exc)}, status_code=status_code)
 
     return handler
+
+
+class CodeerhulpApp(FastAPI):
+    def build_middleware_stack(self):  # noqa: ANN201 - Starlette's ASGI app type
+        # Outside Starlette's own error middleware, so that even an unexpected 500 carries the headers.
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             poller.cancel()
             services.db.dispose()
 
-    app = FastAPI(
+    app = CodeerhulpApp(
         title="Codeerhulp",
         version="1",
         summary="Suggests PLG codebook codes for Dutch transcripts, stores coders' decisions, measures agreement, "

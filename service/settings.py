@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=5.0, ge=0,
                                       description="how long a worker trusts a checked token before asking the "
                                                   "database again (a revoked token works at most this long)")
+    # Accounts and the browser (docs/security.md).
+    session_hours: float = Field(default=12.0, gt=0,
+                                 description="a browser session ends this many hours after sign-in (sign in again then)")
+    secure_cookies: bool = Field(default=False,
+                                 description="always mark the session cookie Secure; without it the cookie is Secure "
+                                             "when the request came over HTTPS (directly or per a trusted proxy)")
+    signin_failures_per_minute: int = Field(default=5, ge=1,
+                                            description="failed sign-ins a client address may make in a minute; "
+                                                        "more are refused with 429 (counted per worker process)")
+    forwarded_allow_ips: str = Field(default="127.0.0.1",
+                                     description="addresses of reverse proxies whose X-Forwarded-For and "
+                                                 "X-Forwarded-Proto are believed (comma-separated, '*' for any)")
     job_heartbeat_seconds: float = Field(default=2.0, gt=0, description="how often a running job writes a heartbeat")
     job_stale_seconds: float = Field(default=30.0, gt=0,
                                      description="a job's lease: a running job without a heartbeat for this long is "

@@ -45,6 +45,20 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class BrowserSession(Base):
+    """A signed-in browser. The cookie holds a random id; only its SHA-256 is stored, as with tokens,
+    so the table alone lets no one sign in. Sign-out, revoke and rotate delete the rows."""
+
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Sent back in every form and in the pages' X-CSRF-Token header; only useful with the cookie.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class Document(Base):
     __tablename__ = "documents"
 

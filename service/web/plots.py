@@ -71,8 +71,9 @@ def heatmap(versions: Sequence[str], rows: Sequence[tuple[str, Sequence[tuple[fl
     label_w, cell_w, cell_h, head = 300, 150, 34, 28
     width = label_w + cell_w * max(1, len(versions))
     height = head + cell_h * len(rows) + 4
-    # Drawn at its natural size: stretched to the page width, a two-version map would have huge text.
-    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" style="max-width: {width}px" role="img" '
+    # Drawn at its natural size (width and height attributes, class "natural" in app.css): stretched to
+    # the page width, a two-version map would have huge text. No style attribute: the CSP forbids it.
+    parts = [f'<svg class="plot natural" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
     for j, version in enumerate(versions):
         parts.append(f'<text x="{label_w + cell_w * j + cell_w / 2}" y="18" class="tick" text-anchor="middle">'

@@ -1,36 +1,43 @@
 """The coders' pages: server-rendered Dutch HTML over the same repository the API uses.
 
-Reading is server-side: the sign-in form checks the token and keeps it in an HttpOnly,
-SameSite=Strict cookie, which only these GET pages read. Writing is not: the page's JavaScript
-keeps the token in sessionStorage and calls the JSON API with ``Authorization: Bearer``, so the
-API never trusts a cookie and a forged cross-site request cannot write anything.
+Signing in checks the API token once and starts a server-side session (service/sessions.py): the
+browser keeps only a random session id, in an HttpOnly, SameSite=Strict cookie, never the token.
+The pages' JavaScript calls the JSON API with that cookie and the session's CSRF token in a header;
+every form carries the CSRF token too. Signing out deletes the session in the database.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from training.agreement import DIMENSIONS, agreement_report
 from training.agreement_report import agreement_texts
 
-from .. import repository
-from ..api.deps import ServicesDep, get_user
+from .. import repository, sessions
+from ..api.deps import SESSION_COOKIE, Services, ServicesDep, browser_session
 from ..api.models import list_models
-from ..tables import User
+from ..security import new_secret, same_secret
+from ..sessions import SignedIn
 from . import plots, queries
 from .catalogue import catalogue
 
+log = logging.getLogger(__name__)
+
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
-COOKIE = "codeerhulp_token"
+# Before sign-in there is no session to hold a CSRF token: the sign-in form's token is also kept in
+# this cookie (only sent to the sign-in address), and a post whose field and cookie differ is refused.
+SIGNIN_COOKIE = "codeerhulp_signin"
+SIGNIN_PATH = "/aanmelden"
 
 # Resamples behind the page's intervals, as in the agreement command: stable 95% bounds. On a study
 # of some 3,500 segments with three coders they add a few seconds to the page (BENCHMARKS.md,
@@ -41,14 +48,14 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 
 
-def _user(request: Request, services: ServicesDep) -> User | None:
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return None
-    try:  # the API's own check, with its token cache
-        return get_user(services, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
-    except HTTPException:
-        return None
+def _secure(request: Request, services: Services) -> bool:
+    # Behind a proxy that terminates HTTPS, uvicorn sets the scheme from X-Forwarded-Proto when the
+    # proxy's address is in forwarded_allow_ips; secure_cookies covers a proxy that does not say.
+    return services.settings.secure_cookies or request.url.scheme == "https"
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _safe_next(target: str | None) -> str:
@@ -76,10 +83,12 @@ def _codebook_view(services: ServicesDep) -> dict[str, Any]:
     }
 
 
-def _render(request: Request, name: str, user: User | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+def _render(request: Request, name: str, me: SignedIn | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page; for a signed-in coder with their session's CSRF token (forms and the pages' requests)."""
     t = catalogue()
-    return templates.TemplateResponse(request, name, {"t": t, "js_strings": t["js"], "user": user, **context},
-                                      status_code=status_code)
+    context = {"t": t, "js_strings": t["js"], "user": me.user if me else None,
+               "csrf_token": me.csrf_token if me else None, **context}
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 def _orders() -> list[tuple[str, str]]:
@@ -98,10 +107,10 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if not _wants_html(request):
         return await http_exception_handler(request, exc)
     services = getattr(request.app.state, "services", None)
-    user = _user(request, services) if services is not None else None
+    me = browser_session(services, request) if services is not None else None
     t = catalogue()["errors"]
     missing = exc.status_code == 404
-    return _render(request, "error.html", user, status_code=exc.status_code,
+    return _render(request, "error.html", me, status_code=exc.status_code,
                    title=t["page_not_found_title"] if missing else t["title"],
                    message=t["page_not_found"] if missing else t["other"],
                    status=t["status"].format(status=exc.status_code))
@@ -118,52 +127,102 @@ def favicon() -> RedirectResponse:
     return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
-@router.get("/aanmelden", name="signin_page")
-def signin_page(request: Request, next: str | None = None, afgemeld: bool = False) -> HTMLResponse:  # noqa: A002
-    return _render(request, "signin.html", None, next=_safe_next(next), signed_out=afgemeld, error=None)
+def _signin_form(request: Request, services: Services, status_code: int = 200, error: str | None = None,
+                 next_path: str | None = None, signed_out: bool = False, fresh_token: bool = False,
+                 headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The sign-in page, with the form's CSRF token in a field and in its cookie."""
+    token = request.cookies.get(SIGNIN_COOKIE)
+    if fresh_token or not token:
+        token = new_secret()
+    response = _render(request, "signin.html", None, status_code=status_code, next=_safe_next(next_path),
+                       signed_out=signed_out, error=error, csrf_token=token)
+    response.set_cookie(SIGNIN_COOKIE, token, path=SIGNIN_PATH, httponly=True, samesite="strict",
+                        secure=_secure(request, services))
+    response.headers.update(headers or {})
+    return response
 
 
-@router.post("/aanmelden")
+@router.get(SIGNIN_PATH, name="signin_page")
+def signin_page(request: Request, services: ServicesDep, next: str | None = None,  # noqa: A002
+                afgemeld: bool = False) -> HTMLResponse:
+    return _signin_form(request, services, next_path=next, signed_out=afgemeld)
+
+
+@router.post(SIGNIN_PATH)
 def signin(request: Request, services: ServicesDep, token: Annotated[str, Form()] = "",
-           next: Annotated[str, Form()] = "") -> Response:  # noqa: A002
+           next: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "") -> Response:  # noqa: A002
+    t = catalogue()["signin"]
+    address = _client_address(request)
+    wait = services.signin_limiter.retry_after(address)
+    if wait is not None:
+        return _signin_form(request, services, status_code=429, next_path=next, headers={"Retry-After": str(wait)},
+                            error=t["error_too_many"].format(seconds=wait))
+    if not same_secret(csrf_token, request.cookies.get(SIGNIN_COOKIE)):
+        # Not a failed sign-in (no token was tried): a form from elsewhere, or one older than its cookie.
+        return _signin_form(request, services, status_code=403, next_path=next, fresh_token=True,
+                            error=t["error_form"])
     token = token.strip()
     user = services.db.read(lambda s: repository.user_by_token(s, token)) if token else None
     if user is None:
-        t = catalogue()["signin"]
-        return _render(request, "signin.html", None, status_code=401, next=_safe_next(next), signed_out=False,
-                       error=t["error_unknown"] if token else t["error_empty"])
+        if token:
+            services.signin_limiter.failed(address)
+            if services.signin_limiter.retry_after(address) is not None:
+                log.warning("failed sign-ins from %s reached the limit of %d a minute",
+                            address, services.settings.signin_failures_per_minute)
+        return _signin_form(request, services, status_code=401, next_path=next,
+                            error=t["error_unknown"] if token else t["error_empty"])
+    lifetime = dt.timedelta(hours=services.settings.session_hours)
+    previous = request.cookies.get(SESSION_COOKIE)
+
+    def start(session):  # noqa: ANN001, ANN202 - one transaction: the old session ends as the new one starts
+        if previous:
+            sessions.end_session(session, previous)
+        return sessions.start_session(session, user, lifetime)
+
+    session_id, _ = services.db.write(start)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(SESSION_COOKIE, session_id, max_age=int(lifetime.total_seconds()), httponly=True,
+                        samesite="strict", secure=_secure(request, services))
+    response.delete_cookie(SIGNIN_COOKIE, path=SIGNIN_PATH)
     return response
 
 
 @router.post("/afmelden")
-def signout() -> RedirectResponse:
-    response = RedirectResponse("/aanmelden?afgemeld=1", status_code=303)
-    response.delete_cookie(COOKIE)
+def signout(request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = "") -> Response:
+    me = browser_session(services, request)
+    if me is not None and not same_secret(csrf_token, me.csrf_token):
+        t = catalogue()["errors"]
+        return _render(request, "error.html", me, status_code=403, title=t["title"], message=t["signout_refused"],
+                       status=t["status"].format(status=403))
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        services.db.write(lambda s: sessions.end_session(s, session_id))
+    response = RedirectResponse(f"{SIGNIN_PATH}?afgemeld=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
     return response
 
 
 @router.get("/documenten")
 def documents_page(request: Request, services: ServicesDep) -> Response:
-    user = _user(request, services)
-    if user is None:
+    me = browser_session(services, request)
+    if me is None:
         return _to_signin(request)
     documents = services.db.read(lambda s: repository.list_documents(s, limit=1000))
     done = services.db.read(lambda s: queries.progress(s, [d.id for d in documents]))
-    return _render(request, "documents.html", user, documents=documents, progress=done, orders=_orders())
+    return _render(request, "documents.html", me, documents=documents, progress=done, orders=_orders())
 
 
 @router.get("/documenten/{document_id}")
 def segment_page(request: Request, services: ServicesDep, document_id: int, volgorde: str = "document",
                  segment: int | None = None) -> Response:
-    user = _user(request, services)
-    if user is None:
+    me = browser_session(services, request)
+    if me is None:
         return _to_signin(request)
+    user = me.user
     try:
         document = services.db.read(lambda s: repository.get_document(s, document_id))
     except repository.NotFound:
-        return _render(request, "error.html", user, status_code=404, message=catalogue()["errors"]["not_found"])
+        return _render(request, "error.html", me, status_code=404, message=catalogue()["errors"]["not_found"])
     order = volgorde if volgorde in queries.ORDERS else "document"
     segments = queries.order_segments(document.segments, order)
     mine = {s.id: next((d for d in s.decisions if d.coder == user.name), None) for s in segments}
@@ -174,16 +233,17 @@ def segment_page(request: Request, services: ServicesDep, document_id: int, volg
     # The coder's own codes, for the picker to start from when they edit a decision again.
     decisions_json = {s_id: {"action": d.action, "codes": [c.model_dump() for c in d.codes]}
                       for s_id, d in mine.items() if d is not None}
-    return _render(request, "segment.html", user, document=document, segments=segments, mine=mine, start=start,
+    return _render(request, "segment.html", me, document=document, segments=segments, mine=mine, start=start,
                    order=order, orders=_orders(), codebook=_codebook_view(services), decisions_json=decisions_json,
                    position_key=f"codeerhulp.fragment.{document.id}.{user.name}")
 
 
 @router.get("/overeenstemming")
 def agreement_page(request: Request, services: ServicesDep, document: str | None = None) -> Response:
-    user = _user(request, services)
-    if user is None:
+    me = browser_session(services, request)
+    if me is None:
         return _to_signin(request)
+    user = me.user
     document_id = int(document) if document and document.isdigit() else None
 
     def read(session):  # noqa: ANN001, ANN202 - one read transaction for the whole page
@@ -214,6 +274,6 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
     models = list_models(services, user) if user.role == "admin" else []
     explain = agreement_texts(current["bootstrap"]["resamples"] if current else AGREEMENT_RESAMPLES,
                               current["bootstrap"]["seed"] if current else 0)
-    return _render(request, "agreement.html", user, current=current, line=line, heat=heat, documents=documents,
+    return _render(request, "agreement.html", me, current=current, line=line, heat=heat, documents=documents,
                    document_id=document_id, models=models, job=repository.job_out(jobs[0]) if jobs else None,
                    dimensions=DIMENSIONS, explain=explain)

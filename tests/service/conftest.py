@@ -5,6 +5,7 @@ that retrain in seconds (the lexical config on the small corpus)."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -105,6 +106,19 @@ def add_user(url: str, name: str, role: str = "coder") -> str:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def form_token(html: str) -> str:
+    """The CSRF token a page's form carries (the sign-in form, or the sign-out button's form)."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, token: str) -> None:  # noqa: ANN001 - a TestClient
+    """Sign in as a browser does: open the form, send it back with its CSRF token."""
+    csrf = form_token(client.get("/aanmelden").text)
+    r = client.post("/aanmelden", data={"token": token, "next": "/documenten", "csrf_token": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/documenten", r.text
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -339,20 +339,31 @@ def test_a_failed_save_does_not_advance_says_why_and_survives_a_reload(service, 
     sign_in(driver, url, token, f"/documenten/{doc['id']}")
     keys(driver, "n")
     wait(driver, lambda d: done_count(d) == 1 and by_id(d, "position").text == "2")
-    # A new tab: the cookie shows the pages, but the tab has no token to save with.
+    # The session ends on the server while the page is open: femke signs out in another tab.
+    coding_tab = driver.current_window_handle
     driver.switch_to.new_window("tab")
-    open_document(driver, service, doc["id"])
-    assert by_id(driver, "position").text == "2"
+    driver.get(f"{url}/documenten")
+    by_id(driver, "signout").find_element("tag name", "button").click()
+    wait(driver, lambda d: "afgemeld=1" in d.current_url)
+    driver.close()
+    driver.switch_to.window(coding_tab)
     keys(driver, "r")
     wait(driver, lambda d: by_id(d, "save-alert").is_displayed())
     js = catalogue()["js"]
     alert = by_id(driver, "save-alert-text").text
-    assert js["not_saved"] in alert and js["reason_no_token"] in alert and js["kept"] in alert
+    assert js["not_saved"] in alert and js["reason_401"] in alert and js["kept"] in alert
     assert by_id(driver, "save-alert-signin").is_displayed()
     assert by_id(driver, "position").text == "2" and done_count(driver) == 1  # did not advance, nothing counted
     assert visible(driver, ".mine .unsaved").is_displayed()
     assert catalogue()["decision"]["reject"] in visible(driver, ".mine .unsaved-text").text
     assert set(my_decisions(service, token, "femke")) == {1}
+
+    by_id(driver, "save-alert-signin").click()  # sign in again from the message: back on the same segment
+    wait(driver, lambda d: "/aanmelden" in d.current_url)
+    keys(driver, token, "\n")
+    wait(driver, lambda d: f"/documenten/{doc['id']}" in d.current_url and d.find_elements("id", "position"))
+    assert by_id(driver, "position").text == "2"
+    assert by_id(driver, "save-alert").is_displayed() and visible(driver, ".mine .unsaved").is_displayed()
 
     keys(driver, "j", "j")  # wander off, then reload: the position and the unsaved decision come back
     driver.execute_script("history.replaceState(null, '', location.pathname)")  # as if opened from the list
@@ -362,12 +373,6 @@ def test_a_failed_save_does_not_advance_says_why_and_survives_a_reload(service, 
     keys(driver, "k", "k")
     wait(driver, lambda d: by_id(d, "position").text == "2")
     assert visible(driver, ".mine .unsaved").is_displayed()
-
-    by_id(driver, "save-alert-signin").click()  # sign in again in this tab, come back, save with s
-    wait(driver, lambda d: "/aanmelden" in d.current_url)
-    keys(driver, token, "\n")
-    wait(driver, lambda d: f"/documenten/{doc['id']}" in d.current_url and d.find_elements("id", "position"))
-    assert by_id(driver, "position").text == "2"
     keys(driver, "s")
     wait(driver, lambda d: done_count(d) == 2)
     assert not by_id(driver, "save-alert").is_displayed()
@@ -420,6 +425,37 @@ def test_an_unknown_address_shows_a_dutch_page(service, driver):
     assert "{" not in driver.page_source.split("<body", 1)[1][:200]  # a page, not JSON
     css(driver, "#error-page a")[0].click()
     wait(driver, lambda d: d.current_url.endswith("/documenten"))
+
+
+def test_the_pages_run_under_the_content_security_policy_and_the_browser_holds_no_token(service, driver):
+    """Every page works with no CSP violation (no inline script, handler or style was left), the
+    session cookie is out of the scripts' reach, and the API token is nowhere in the browser."""
+    url, doc = service["server"].url, service["document"]
+    # Record every violation from the first byte of each page, before the page's own scripts run.
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        window.__violations = [];
+        document.addEventListener("securitypolicyviolation",
+            (e) => window.__violations.push(e.violatedDirective + " " + (e.blockedURI || "inline")));"""})
+    token = new_user(service["settings"], "ines", "admin")
+    driver.get(f"{url}/aanmelden")
+    assert driver.execute_script("return window.__violations") == []
+    sign_in(driver, url, token, "/overeenstemming")
+    for path in ("/overeenstemming", "/documenten", f"/documenten/{doc['id']}", "/bestaat-niet"):
+        driver.get(url + path)
+        wait(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+        assert driver.execute_script("return window.__violations") == [], path
+        assert token not in driver.page_source
+        stored = driver.execute_script("return JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
+        assert token not in stored and "codeerhulp_session" not in driver.execute_script("return document.cookie")
+    session = driver.get_cookie("codeerhulp_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["value"] != token
+    # The review page's scripts work under the policy: a decision is saved with the CSRF header.
+    driver.get(f"{url}/documenten/{doc['id']}")
+    wait(driver, lambda d: by_id(d, "position").text != "")
+    keys(driver, "n")
+    wait(driver, lambda d: done_count(d) >= 1)
+    assert driver.execute_script("return window.__violations") == []
+    assert [d["action"] for d in my_decisions(service, token, "ines").values()] == ["no_code"]
 
 
 def test_a_research_lead_follows_a_retrain_and_reads_the_gate_in_dutch(service, driver):

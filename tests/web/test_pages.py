@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from service.web import plots, queries
 from service.web.routes import WEB_DIR, catalogue
-from tests.service.conftest import auth
+from tests.service.conftest import auth, form_token, sign_in
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "startinterview_L7.txt"
 
@@ -26,13 +25,6 @@ def document(client, users) -> dict:
     return r.json()
 
 
-def sign_in(client: TestClient, token: str) -> None:
-    r = client.post("/aanmelden", data={"token": token, "next": "/documenten"}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/documenten"
-    cookie = r.headers["set-cookie"]
-    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
-
-
 def test_pages_need_a_signed_in_coder(client):
     for path in ("/documenten", "/documenten/1", "/overeenstemming"):
         r = client.get(path, follow_redirects=False)
@@ -42,11 +34,16 @@ def test_pages_need_a_signed_in_coder(client):
 
 
 def test_sign_in_refuses_unknown_tokens_and_open_redirects(client, users):
-    r = client.post("/aanmelden", data={"token": "cdh_wrong", "next": "/documenten"}, follow_redirects=False)
+    csrf = form_token(client.get("/aanmelden").text)
+    r = client.post("/aanmelden", data={"token": "cdh_wrong", "next": "/documenten", "csrf_token": csrf},
+                    follow_redirects=False)
     assert r.status_code == 401 and catalogue()["signin"]["error_unknown"] in r.text
-    r = client.post("/aanmelden", data={"token": users["anna"], "next": "//evil.example/"}, follow_redirects=False)
+    r = client.post("/aanmelden", data={"token": users["anna"], "next": "//evil.example/", "csrf_token": csrf},
+                    follow_redirects=False)
     assert r.headers["location"] == "/documenten"
-    assert client.post("/afmelden", follow_redirects=False).headers["location"] == "/aanmelden?afgemeld=1"
+    csrf = form_token(client.get("/documenten").text)
+    r = client.post("/afmelden", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.headers["location"] == "/aanmelden?afgemeld=1"
 
 
 def test_documents_show_progress_per_coder(client, users, document):

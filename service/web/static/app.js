@@ -6,7 +6,6 @@ const CONF_KEY = "codeerhulp.toonZekerheid";
 if (localStorage.getItem(CONF_KEY) === "0") document.documentElement.classList.add("hide-conf");
 
 const Codeerhulp = (() => {
-  const TOKEN_KEY = "codeerhulp.token";
   let strings = null;
 
   // Parsed on first use: deferred page scripts run before DOMContentLoaded and need them already.
@@ -16,6 +15,13 @@ const Codeerhulp = (() => {
       strings = el ? JSON.parse(el.textContent) : {};
     }
     return strings;
+  }
+
+  // The signed-in session's CSRF token, put in the page by the server. The session itself is an
+  // HttpOnly cookie this script cannot read; the API token never reaches the browser after sign-in.
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
   }
 
   function toast(message, kind = "ok") {
@@ -32,30 +38,27 @@ const Codeerhulp = (() => {
     setTimeout(() => { location.href = "/aanmelden?next=" + encodeURIComponent(next); }, 1200);
   }
 
-  // Why an API call failed: `status` is the HTTP status, 0 when the server could not be reached,
-  // "no_token" when this tab holds no token; `detail` is the API's own (English) message.
+  // Why an API call failed: `status` is the HTTP status, 0 when the server could not be reached;
+  // `csrf` is true when the server refused the page's CSRF token (the page is older than the
+  // session: reload it); `detail` is the API's own (English) message.
   class ApiError extends Error {
-    constructor(status, detail) {
+    constructor(status, detail, csrf = false) {
       super(detail || String(status));
       this.status = status;
       this.detail = detail;
+      this.csrf = csrf;
     }
   }
 
-  // The JSON API with the Bearer token; the HttpOnly cookie only lets the server render pages.
-  // By default a missing or refused token sends the tab to the sign-in page; a page that keeps
-  // unsaved work and explains itself passes { signIn: false }.
+  // The JSON API with the session cookie and the CSRF token. By default an ended session sends
+  // the tab to the sign-in page; a page that keeps unsaved work and explains itself passes { signIn: false }.
   async function api(method, path, body, { signIn = true } = {}) {
-    const token = sessionStorage.getItem(TOKEN_KEY);
-    if (!token) {
-      if (signIn) signInAgain();
-      throw new ApiError("no_token", "no token");
-    }
     let response;
     try {
       response = await fetch(path, {
         method,
-        headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
@@ -65,23 +68,9 @@ const Codeerhulp = (() => {
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
       const detail = data.detail ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : "";
-      throw new ApiError(response.status, detail);
+      throw new ApiError(response.status, detail, response.headers.get("X-CSRF-Refused") === "1");
     }
     return data;
-  }
-
-  function initSignin() {
-    const form = document.getElementById("signin-form");
-    if (!form) return;
-    sessionStorage.removeItem(TOKEN_KEY);  // a sign-in page means: whatever was stored is not wanted
-    form.addEventListener("submit", () => {
-      sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value.trim());
-    });
-  }
-
-  function initSignout() {
-    const form = document.getElementById("signout");
-    if (form) form.addEventListener("submit", () => sessionStorage.removeItem(TOKEN_KEY));
   }
 
   // Admins: retrain, promote and re-suggest through the API, and follow the retrain: its phase,
@@ -221,12 +210,9 @@ const Codeerhulp = (() => {
 
   document.addEventListener("DOMContentLoaded", () => {
     getStrings();
-    initSignin();
-    initSignout();
+    sessionStorage.removeItem("codeerhulp.token");  // where versions before sessions kept the API token
     initAdmin();
   });
 
-  const signedIn = () => Boolean(sessionStorage.getItem(TOKEN_KEY));
-
-  return { api, toast, signedIn, strings: getStrings, CONF_KEY };
+  return { api, toast, strings: getStrings, CONF_KEY };
 })();

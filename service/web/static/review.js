@@ -89,8 +89,8 @@
   // In Dutch: why the save failed and what the coder can do about it.
   function reason(error) {
     const status = error.status;
-    if (status === "no_token") return { text: strings.reason_no_token, signIn: true };
     if (status === 401) return { text: strings.reason_401, signIn: true };
+    if (error.csrf) return { text: strings.reason_csrf };
     if (status === 0) return { text: strings.reason_network };
     if (status === 403 || status === 404 || status === 413) return { text: strings["reason_" + status] };
     if (status === 409 || status === 422) return { text: strings.reason_422 + " " + (error.detail || status) };
@@ -435,8 +435,7 @@
   // Back after a reload or a new sign-in: say what is still waiting, and how to send it.
   const pending = showUnsaved();
   if (pending.length) {
-    if (Codeerhulp.signedIn()) setAlert(fill(strings.pending, { n: pending.length }), false);
-    else alertFailure({ status: "no_token" });
+    setAlert(fill(strings.pending, { n: pending.length }), false);
   }
   show(index);
 })();
