@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from training.codebook import Codebook, CodebookError
 from training.segmenting import Document as ParsedDocument
 
-from . import schemas
+from . import schemas, sessions
 from .security import hash_token, new_token
 from .tables import (ROLES, Decision, Document, Job, ModelActivation, ModelVersion, Segment, Suggestion, User, as_utc,
                      utcnow)
@@ -62,6 +62,35 @@ def list_users(session: Session) -> list[User]:
 def user_by_token(session: Session, token: str) -> User | None:
     user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
     return user if user is not None and user.active else None
+
+
+def _user_named(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name.strip()))
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    return user
+
+
+def revoke_user(session: Session, name: str) -> User:
+    """Revoke a user's token and end their browser sessions. Workers that checked the token in the
+    last ``auth_cache_seconds`` may still accept it until then. Revoking twice changes nothing."""
+    user = _user_named(session, name)
+    user.active = False
+    sessions.end_user_sessions(session, user.id)
+    session.flush()
+    return user
+
+
+def rotate_token(session: Session, name: str) -> tuple[User, str]:
+    """A new token for a user; the old one stops working and their browser sessions end. A revoked
+    user is active again afterwards: a new token is how an admin gives access back."""
+    user = _user_named(session, name)
+    token = new_token()
+    user.token_hash = hash_token(token)
+    user.active = True
+    sessions.end_user_sessions(session, user.id)
+    session.flush()
+    return user, token
 
 
 # ---------------------------------------------------------------- documents and suggestions

@@ -132,6 +132,11 @@ class UserOut(BaseModel):
     id: int
     name: str
     role: Role
+    active: bool = Field(default=True, description="false once the token is revoked")
+
+
+class UserWithToken(UserOut):
+    token: str = Field(description="the API token, in this answer only: only its hash is stored")
 
 
 class ModelVersionOut(BaseModel):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from training.agreement import DIMENSIONS, agreement_report
 from training.agreement_report import agreement_texts
 
 from .. import repository, schemas
-from ..repository import Invalid
+from ..repository import Conflict, Invalid
+from ..tables import User
 from .deps import AdminUser, CurrentUser, ServicesDep
 
 router = APIRouter()
@@ -50,19 +51,47 @@ def agreement(
     return report
 
 
+def _user_out(user: User) -> schemas.UserOut:
+    return schemas.UserOut(id=user.id, name=user.name, role=user.role, active=user.active)  # type: ignore[arg-type]
+
+
+UserName = Annotated[str, Path(min_length=1, max_length=100, description="the user's name")]
+
+
 @router.get("/users/me", response_model=schemas.UserOut, tags=["users"])
 def me(user: CurrentUser) -> schemas.UserOut:
-    return schemas.UserOut(id=user.id, name=user.name, role=user.role)  # type: ignore[arg-type]
+    return _user_out(user)
 
 
 @router.get("/users", response_model=list[schemas.UserOut], tags=["users"])
 def users(services: ServicesDep, _: AdminUser) -> list[schemas.UserOut]:
-    return [schemas.UserOut(id=u.id, name=u.name, role=u.role)  # type: ignore[arg-type]
-            for u in services.db.read(repository.list_users)]
+    return [_user_out(u) for u in services.db.read(repository.list_users)]
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"],
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=schemas.UserWithToken, tags=["users"],
              summary="Create a user; the token is in this answer only")
-def add_user(services: ServicesDep, _: AdminUser, name: str, role: schemas.Role = "coder") -> dict[str, Any]:
+def add_user(services: ServicesDep, _: AdminUser, name: str, role: schemas.Role = "coder") -> schemas.UserWithToken:
     user, token = services.db.write(lambda s: repository.create_user(s, name, role))
-    return {"id": user.id, "name": user.name, "role": user.role, "token": token}
+    return schemas.UserWithToken(**_user_out(user).model_dump(), token=token)
+
+
+@router.post("/users/{name}/revoke", response_model=schemas.UserOut, tags=["users"],
+             summary="Revoke a user's token and end their browser sessions")
+def revoke_user(services: ServicesDep, admin: AdminUser, name: UserName) -> schemas.UserOut:
+    """At once in this worker; other workers may accept the token for up to ``auth_cache_seconds``.
+    Browser sessions end at once everywhere. Give access back with ``rotate``."""
+    if name.strip() == admin.name:
+        # An admin locking themselves out of the API by a slip is worse than asking a colleague.
+        raise Conflict("you cannot revoke your own account here; another admin can, or 'codeerhulp users revoke NAME'")
+    user = services.db.write(lambda s: repository.revoke_user(s, name))
+    services.forget_user(user.id)
+    return _user_out(user)
+
+
+@router.post("/users/{name}/rotate", response_model=schemas.UserWithToken, tags=["users"],
+             summary="A new token for a user, in this answer only; the old token and their sessions stop working")
+def rotate_token(services: ServicesDep, _: AdminUser, name: UserName) -> schemas.UserWithToken:
+    """A revoked user is active again with the new token."""
+    user, token = services.db.write(lambda s: repository.rotate_token(s, name))
+    services.forget_user(user.id)
+    return schemas.UserWithToken(**_user_out(user).model_dump(), token=token)

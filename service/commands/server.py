@@ -1,4 +1,5 @@
-"""Service subcommands: ``serve`` (uvicorn and the job worker), ``worker``, ``jobs`` and ``users``."""
+"""Service subcommands: ``serve`` (uvicorn and the job worker), ``worker``, ``jobs`` and ``users``
+(add, list, revoke, rotate)."""
 
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
     cancel.set_defaults(handler=cmd_jobs_cancel)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
-    p = sub.add_parser("users", help="add or list the service's users (coders and admins)",
-                       description="Manage users of the service. 'users add' prints the new user's API token "
-                                   "once; only its hash is stored.")
+    p = sub.add_parser("users", help="add, list, revoke or rotate the service's users (coders and admins)",
+                       description="Manage users of the service. 'users add' and 'users rotate' print the user's "
+                                   "API token once; only its hash is stored.")
     users = p.add_subparsers(dest="users_command", metavar="ACTION")
     add = users.add_parser("add", help="add a user and print their token once")
     add.add_argument("name", metavar="NAME")
@@ -53,10 +54,23 @@ def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
     add.set_defaults(handler=cmd_users_add)
     lst = users.add_parser("list", help="list users and roles")
     lst.set_defaults(handler=cmd_users_list)
+    revoke = users.add_parser(
+        "revoke", help="revoke a user's token and end their browser sessions",
+        description="The token stops working at once in new processes and within auth_cache_seconds in a running "
+                    "service; the user's browser sessions end at once. 'users rotate NAME' gives access back.")
+    revoke.add_argument("name", metavar="NAME")
+    revoke.set_defaults(handler=cmd_users_revoke)
+    rotate = users.add_parser(
+        "rotate", help="give a user a new token (printed once); the old one stops working",
+        description="A new token for NAME, printed once; the old token stops working (within auth_cache_seconds "
+                    "in a running service) and the user's browser sessions end. A revoked user is active again.")
+    rotate.add_argument("name", metavar="NAME")
+    rotate.set_defaults(handler=cmd_users_rotate)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
 
 WORKER_HEALTHCHECK_SECONDS = 120
+ROLE_NAMES = {"coder": "codeur", "admin": "beheerder"}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -84,7 +98,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # check; uvicorn's 5 s default killed and restarted workers in a loop on a busy 2-core machine.
         uvicorn.run("service.main:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level=args.log_level, access_log=not args.no_access_log,
-                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+                    # The client address (sign-in limit) and scheme (Secure cookie) from these proxies only.
+                    proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
     finally:
         if worker:
             worker.stop()
@@ -198,18 +214,52 @@ def _database():  # noqa: ANN202
     return db
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
+def _in_database(name: str, fn):  # noqa: ANN001, ANN202 - fn(session) -> result, in one transaction
     from .. import repository
 
     db = _database()
     try:
-        user, token = db.write(lambda s: repository.create_user(s, args.name, args.role))
-    except (repository.Conflict, repository.Invalid) as exc:
-        raise CliError(str(exc)) from None
+        return db.write(fn)
+    except repository.NotFound:
+        raise CliError(f"er is geen gebruiker {name!r}; 'codeerhulp users list' toont wie er zijn") from None
+    except repository.Conflict:
+        raise CliError(f"er is al een gebruiker {name!r}; kies een andere naam") from None
+    except repository.Invalid as exc:
+        raise CliError(f"ongeldige gebruiker: {exc}") from None
     finally:
         db.dispose()
-    print(f"added {user.role} {user.name!r}. Their API token (shown once, store it safely):", file=sys.stderr)
+
+
+def _print_token(message: str, token: str) -> None:
+    # The message to the person on stderr, the token alone on stdout: 'TOKEN=$(codeerhulp users ...)' works.
+    print(f"{message} Hun API-sleutel (token), alleen nu getoond; bewaar en geef die veilig door:", file=sys.stderr)
     print(token)
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from .. import repository
+
+    user, token = _in_database(args.name, lambda s: repository.create_user(s, args.name, args.role))
+    _print_token(f"{ROLE_NAMES[user.role]} {user.name!r} toegevoegd.", token)
+    return 0
+
+
+def cmd_users_revoke(args: argparse.Namespace) -> int:
+    from .. import repository
+
+    user = _in_database(args.name, lambda s: repository.revoke_user(s, args.name))
+    print(f"sleutel van {user.name!r} ingetrokken en browsersessies beëindigd; een draaiende service weigert de "
+          f"sleutel binnen {get_settings().auth_cache_seconds:g} s (auth_cache_seconds). Toegang teruggeven: "
+          f"codeerhulp users rotate {user.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_users_rotate(args: argparse.Namespace) -> int:
+    from .. import repository
+
+    user, token = _in_database(args.name, lambda s: repository.rotate_token(s, args.name))
+    _print_token(f"nieuwe sleutel voor {user.name!r}; de oude werkt niet meer (in een draaiende service binnen "
+                 f"{get_settings().auth_cache_seconds:g} s) en hun browsersessies zijn beëindigd.", token)
     return 0
 
 
@@ -222,7 +272,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     for u in users:
-        print(f"{u.id}\t{u.name}\t{u.role}\t{'active' if u.active else 'revoked'}")
+        print(f"{u.id}\t{u.name}\t{u.role}\t{'actief' if u.active else 'ingetrokken'}")
     if not users:
-        print("no users; add one with 'codeerhulp users add NAME --role admin'", file=sys.stderr)
+        print("nog geen gebruikers; voeg er een toe met 'codeerhulp users add NAAM --role admin'", file=sys.stderr)
     return 0
