@@ -57,7 +57,7 @@ class Settings(BaseSettings):
                                                   "database again (a revoked token works at most this long)")
     # Accounts and the browser (docs/security.md).
     session_hours: float = Field(default=12.0, gt=0,
-                                 description="a browser session ends this many hours after sign-in (sign in again then)")
+                                 description="a browser session ends this many hours after sign-in")
     secure_cookies: bool = Field(default=False,
                                  description="always mark the session cookie Secure; without it the cookie is Secure "
                                              "when the request came over HTTPS (directly or per a trusted proxy)")
