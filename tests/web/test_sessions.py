@@ -5,11 +5,12 @@ The browser tests (test_browser.py) show the same pages working under these rule
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from service import repository
 from service.db import Database
@@ -17,7 +18,7 @@ from service.headers import PAGE_POLICY
 from service.main import create_app
 from service.security import hash_token
 from service.signin_limit import SigninLimiter
-from service.tables import BrowserSession, Decision
+from service.tables import BrowserSession, Decision, as_utc
 from service.web.routes import catalogue
 from tests.service.conftest import auth, form_token, sign_in
 
@@ -102,6 +103,22 @@ def test_sign_out_ends_the_session_on_the_server(client, users, settings):
     with TestClient(client.app, cookies={"codeerhulp_session": session_id}) as replay:
         assert replay.get("/documenten", follow_redirects=False).status_code == 303
         assert replay.get("/api/v1/documents").status_code == 401
+
+
+def test_an_expired_session_is_refused_and_cleared_at_the_next_sign_in(client, users, settings):
+    sign_in(client, users["anna"])
+    db = Database(settings.resolved_database_url())
+    try:  # as if session_hours had passed since this sign-in
+        db.write(lambda s: s.execute(update(BrowserSession).values(
+            expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))))
+    finally:
+        db.dispose()
+    assert client.get("/documenten", follow_redirects=False).status_code == 303
+    assert client.get("/api/v1/users/me").status_code == 401
+    client.cookies.clear()
+    sign_in(client, users["bram"])  # a new sign-in deletes the expired row
+    rows = _sessions(settings)
+    assert len(rows) == 1 and as_utc(rows[0].expires_at) > dt.datetime.now(dt.timezone.utc)
 
 
 def test_a_form_without_its_csrf_token_is_refused(client, users, settings):
