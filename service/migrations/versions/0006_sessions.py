@@ -1,7 +1,10 @@
 """Browser sessions: the cookie holds a random session id, no longer the API token.
 
+Follows 0002_jobs, main's newest migration, so that the schema has one head (the lead may
+re-chain when merging).
+
 Revision ID: 0006_sessions
-Revises: 0001
+Revises: 0002_jobs
 Create Date: 2026-12-07
 """
 
@@ -9,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_sessions"
-down_revision = "0001"
+down_revision = "0002_jobs"
 branch_labels = None
 depends_on = None
 
