@@ -172,7 +172,7 @@ def run_retrain(db: Database, settings: Settings, lease: jobs.Lease, params: dic
         extra_manifest={"service": {"job_id": lease.job_id, "resolution": resolution,
                                     "n_confirmed_train": len(train_part), "n_confirmed_held_out": len(held_part),
                                     **stats}},
-        cache_dir=settings.embedding_cache_dir, transcripts_dir=settings.transcripts_dir, progress=step)
+        cache_dir=settings.resolved_vector_cache_dir(), transcripts_dir=settings.transcripts_dir, progress=step)
 
     step("gating")
     gate_set = load_corpus(settings.eval_dir, codebook) if settings.eval_dir and settings.eval_dir.is_dir() else []

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     eval_dir: Path = Field(default=paths.EVAL_DIR, description="the separately written held-out split (JSONL)")
     transcripts_dir: Path | None = Field(default=paths.TRANSCRIPTS_DIR,
                                          description="coded whole transcripts: set the decision rule, gate `codeerhulp train`")
-    embedding_cache_dir: Path | None = Field(default=paths.EMBEDDING_CACHE_DIR, description="sentence-vector cache")
+    embedding_cache_dir: Path | None = Field(
+        default=None, description="where retraining keeps sentence vectors of confirmed segments (personal data); "
+                                  "default <data_dir>/vectors (the shipped corpus' vectors are read from the package)")
 
     max_upload_bytes: int = Field(default=MAX_FILE_BYTES, description="largest accepted upload or input file")
     max_request_bytes: int = Field(default=2_000_000, gt=0,
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
                                          "suggestions stay fast while a retrain runs")
     worker_poll_seconds: float = Field(default=1.0, gt=0,
                                        description="how often the job worker looks for a queued job and for a cancel")
+
+    def resolved_vector_cache_dir(self) -> Path:
+        return self.embedding_cache_dir or self.data_dir / "vectors"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

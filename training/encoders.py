@@ -261,10 +261,16 @@ class CachedEncoder:
         self._path = Path(cache_dir) / f"{encoder.name}.npz" if cache_dir else None
         self._vectors: dict[str, np.ndarray] = {}
         self._dirty = False
-        if self._path and self._path.is_file():
-            with np.load(self._path, allow_pickle=False) as data:
-                for key, vector in zip(data["keys"], data["vectors"]):
-                    self._vectors[str(key)] = vector.astype(np.float32)
+        # The shipped corpus' vectors are read from the package (read-only); new vectors (of
+        # confirmed segments: personal data) are written to ``cache_dir`` only, never into the package.
+        from .paths import EMBEDDING_CACHE_DIR
+
+        shipped = EMBEDDING_CACHE_DIR / f"{encoder.name}.npz"
+        for path in dict.fromkeys(p for p in (shipped, self._path) if p is not None):
+            if path.is_file():
+                with np.load(path, allow_pickle=False) as data:
+                    for key, vector in zip(data["keys"], data["vectors"]):
+                        self._vectors[str(key)] = vector.astype(np.float32)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         keys = [text_key(t) for t in texts]

@@ -81,7 +81,7 @@ def cmd_train(args) -> int:
     _say(f"training with {config.source} (encoder {config.model.encoder}); this takes a few minutes")
     active = read_active(models_dir)
     loaded = train_version(models_dir=models_dir, codebook_path=codebook, config=config, train_dir=settings.train_dir,
-                           eval_dir=settings.eval_dir, cache_dir=settings.embedding_cache_dir,
+                           eval_dir=settings.eval_dir, cache_dir=settings.resolved_vector_cache_dir(),
                            transcripts_dir=settings.transcripts_dir)
     metrics = loaded.manifest["metrics"]
     held, spoken = metrics.get("held_out", {}), metrics.get("transcripts", {})

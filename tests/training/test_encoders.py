@@ -95,6 +95,29 @@ def test_cache_reuses_vectors_and_persists(tmp_path):
     assert np.allclose(again, first[[1, 0]])
 
 
+def test_the_shipped_vectors_are_read_and_new_ones_written_only_to_the_cache_dir(tmp_path):
+    """Vectors of confirmed segments are personal data: never written into the package."""
+    from training.paths import EMBEDDING_CACHE_DIR
+
+    shipped = next(EMBEDDING_CACHE_DIR.glob("*.npz"))
+    before = shipped.stat().st_mtime_ns
+    with np.load(shipped, allow_pickle=False) as data:
+        key, vector = str(data["keys"][0]), data["vectors"][0]
+
+    class Refusing:  # the shipped vector must come from the file, not from encoding
+        name, dim = shipped.stem, len(vector)
+
+        def encode(self, texts):
+            return np.ones((len(texts), len(vector)), dtype=np.float32)
+
+    cache = CachedEncoder(Refusing(), tmp_path / "vectors")
+    assert key in cache._vectors and np.allclose(cache._vectors[key], vector.astype(np.float32))
+    cache.encode(["een nieuwe, bevestigde zin van een leraar"])
+    cache.save()
+    assert (tmp_path / "vectors" / shipped.name).is_file()
+    assert shipped.stat().st_mtime_ns == before
+
+
 @pytest.mark.skipif(not spacy_pipeline_installed("nl_core_news_md"), reason="nl_core_news_md is not installed")
 def test_spacy_vectors_encoder_when_installed():
     encoder = make_encoder("spacy:nl_core_news_md")
