@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from training.codebook import Codebook
 
 from .. import repository
+from ..schemas import MAX_ROW_ID
 from ..db import Database
 from ..registry import ModelRegistry
 from ..security import hash_token
@@ -31,6 +32,11 @@ class Services:
     codebook: Codebook
     # token hash -> (user, monotonic expiry): saves a database round trip on every request.
     token_cache: dict[str, tuple[User, float]] = field(default_factory=dict)
+
+
+# The id of a document, segment or job in a path: out of the database's range is a 422 here, not a
+# database error later (see schemas.RowId).
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def get_services(request: Request) -> Services:

@@ -22,6 +22,7 @@ from training.agreement import DIMENSIONS, agreement_report
 from training.agreement_report import agreement_texts
 
 from .. import repository
+from ..schemas import MAX_ROW_ID
 from ..api.deps import ServicesDep, get_user
 from ..api.models import list_models
 from ..tables import User
@@ -161,6 +162,8 @@ def segment_page(request: Request, services: ServicesDep, document_id: int, volg
     if user is None:
         return _to_signin(request)
     try:
+        if not 1 <= document_id <= MAX_ROW_ID:  # cannot exist; the database would refuse to look it up
+            raise repository.NotFound(document_id)
         document = services.db.read(lambda s: repository.get_document(s, document_id))
     except repository.NotFound:
         return _render(request, "error.html", user, status_code=404, message=catalogue()["errors"]["not_found"])
@@ -184,7 +187,7 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
     user = _user(request, services)
     if user is None:
         return _to_signin(request)
-    document_id = int(document) if document and document.isdigit() else None
+    document_id = int(document) if document and document.isdigit() and 1 <= int(document) <= MAX_ROW_ID else None
 
     def read(session):  # noqa: ANN001, ANN202 - one read transaction for the whole page
         humans = repository.all_coder_names(session)
