@@ -76,7 +76,7 @@ def text_problem(value: str) -> str | None:
     if found is None:
         return None
     what = "a NUL character (\\u0000)" if found.group() == "\x00" else (
-        f"a lone surrogate (\\u{ord(found.group()):04x}), which is not a character")
+        f"a lone surrogate (\\u{ord(found.group()):04x}, half of a UTF-16 pair, not a character)")
     return f"contains {what} at position {found.start() + 1}; remove it"
 
 

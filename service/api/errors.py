@@ -61,10 +61,23 @@ def _handler(status_code: int):  # noqa: ANN202 - Starlette handler signature
 HttpErrorHandler = Callable[[Request, HTTPException], Awaitable[Response]]
 
 
+def _http_error(other: HttpErrorHandler) -> HttpErrorHandler:
+    async def handler(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers a JSON body it cannot decode with "There was an error parsing the body":
+        # say what is wrong when the cause is known.
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+            return JSONResponse({"detail": f"the request body is not UTF-8 text (byte {cause.start}); "
+                                           "send JSON in UTF-8"}, status_code=400)
+        return await other(request, exc)
+
+    return handler
+
+
 def add_error_handlers(app: FastAPI, other_http_errors: HttpErrorHandler = http_exception_handler) -> None:
     """Register every handler; ``other_http_errors`` answers HTTP errors (the pages' Dutch error page
     for a browser)."""
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, other_http_errors)
+    app.add_exception_handler(HTTPException, _http_error(other_http_errors))
     for exc_type, code in STATUS_OF:
         app.add_exception_handler(exc_type, _handler(code))
