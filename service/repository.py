@@ -83,9 +83,23 @@ def _add_suggestions(session: Session, segment_ids: Sequence[int], records: Sequ
     session.add_all(rows)
 
 
+def _check_fits(parsed: ParsedDocument) -> None:
+    """Segment ids and speakers fit their columns: a JSONL or CSV row can hold anything, and a
+    transcript's segment ids are made from its file name."""
+    for what in ("external_id", "speaker"):
+        limit = Segment.__table__.c[what].type.length
+        for segment in parsed.segments:
+            value = segment.id if what == "external_id" else segment.speaker
+            if value is not None and len(value) > limit:
+                raise Invalid(f"{parsed.name}: a segment {'id' if what == 'external_id' else what} of {len(value)} "
+                              f"characters ({value[:30]!r}...) is over the limit of {limit}; shorten it (a "
+                              "transcript's segment ids are made from its file name)")
+
+
 def create_document(session: Session, parsed: ParsedDocument, records: Sequence[dict], uploader: User,
                     respondent: str | None, role: str | None, moment: str | None, plg: str | None) -> Document:
     """Store a parsed document, its segments and the active model's suggestions for them."""
+    _check_fits(parsed)
     document = Document(name=parsed.name, respondent=respondent, role=role, moment=moment, plg=plg,
                         kind=parsed.kind, text=parsed.text, uploaded_by=uploader.id, suggestion_run=1)
     session.add(document)

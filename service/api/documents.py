@@ -6,18 +6,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
 
-from training.segmenting import Document, read_bytes, text_problem
+from training.segmenting import read_bytes, text_problem
 
 from .. import repository, schemas
 from ..repository import Invalid
+from ..tables import Document
 from .deps import CurrentUser, RowIdPath, ServicesDep
 
 router = APIRouter(tags=["documents"])
 
 RespondentRole = Literal["leraar", "begeleider", "schoolleider"]
-# The lengths of the columns a document's name and its segments' ids and speakers are stored in.
-MAX_NAME_CHARS = 255
-MAX_LABEL_CHARS = 100
+MAX_NAME_CHARS = Document.__table__.c.name.type.length  # the column the file name is stored in
 
 
 @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=schemas.DocumentOut,
@@ -38,7 +37,6 @@ def upload_document(
                                  "split it into smaller files")
     parsed = read_bytes(raw, _file_name(file.filename), max_bytes=limit, respondent=respondent,
                         max_segment_chars=services.settings.max_segment_chars)
-    _check_fits(parsed)
     # Suggest before the transaction: the model takes a while and needs no database lock.
     records = services.registry.suggest(parsed.segments)
     document = services.db.write(lambda s: repository.create_document(s, parsed, records, user, respondent, role,
@@ -55,16 +53,6 @@ def _file_name(name: str | None) -> str:
     if len(name) > MAX_NAME_CHARS:
         raise Invalid(f"the file name has {len(name)} characters, over the limit of {MAX_NAME_CHARS}; rename the file")
     return name
-
-
-def _check_fits(parsed: Document) -> None:
-    """Segment ids and speakers fit their columns (100 characters); a file's rows can hold anything."""
-    for segment in parsed.segments:
-        for what, value in (("id", segment.id), ("speaker", segment.speaker)):
-            if value is not None and len(value) > MAX_LABEL_CHARS:
-                raise Invalid(f"{parsed.name}: a segment {what} of {len(value)} characters ({value[:30]!r}...) is "
-                              f"over the limit of {MAX_LABEL_CHARS}; shorten it (the ids of a transcript's segments "
-                              "are made from its file name)")
 
 
 @router.get("/documents", response_model=list[schemas.DocumentSummary])
