@@ -117,6 +117,19 @@ def add_user(url: str, name: str, role: str = "coder") -> str:
     return token
 
 
+def suggest_again(settings: Settings, document: dict, code: dict[str, str], model_version: str) -> int:
+    """A new suggestion run of a document that gives every segment ``code`` (as a newly promoted
+    model could), stored by the service's own domain function; returns the run's number."""
+    records = [{"codes": [{**code, "confidence": 0.9}], "model_version": model_version, "codebook_version": "1.0.0"}
+               for _ in document["segments"]]
+    db = Database(settings.resolved_database_url())
+    try:
+        return db.write(lambda s: repository.add_suggestion_run(s, document["id"],
+                                                                [seg["id"] for seg in document["segments"]], records))
+    finally:
+        db.dispose()
+
+
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -8,22 +8,10 @@ from pathlib import Path
 from service import repository
 from service.db import Database
 
-from .conftest import auth
+from .conftest import auth, suggest_again
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "startinterview_L7.txt"
 SECOND_RUN_CODE = {"factor": "facilitering", "richting": "-", "aard": "-"}
-
-
-def second_run(settings, document: dict) -> int:
-    """Suggest the document again with codes no first run gives (as a newly promoted model would)."""
-    records = [{"codes": [{**SECOND_RUN_CODE, "confidence": 0.9}], "model_version": "20990101-000000-second",
-                "codebook_version": "1.0.0"} for _ in document["segments"]]
-    db = Database(settings.resolved_database_url())
-    try:
-        return db.write(lambda s: repository.add_suggestion_run(s, document["id"],
-                                                                [seg["id"] for seg in document["segments"]], records))
-    finally:
-        db.dispose()
 
 
 def plain(codes: list[dict]) -> list[dict]:
@@ -41,7 +29,7 @@ def test_accept_stores_the_run_the_coder_saw_and_records_it(client, users, setti
     assert seen_codes != [SECOND_RUN_CODE]
 
     # Anna has the page open (run 1) when the document is suggested again.
-    assert second_run(settings, document) == 2
+    assert suggest_again(settings, document, SECOND_RUN_CODE, "20990101-000000-second") == 2
     latest = next(s for s in client.get(f"/api/v1/documents/{document['id']}", headers=anna).json()["segments"]
                   if s["id"] == segment["id"])
     assert latest["suggestion_run"] == 2 and plain(latest["suggestions"]) == [SECOND_RUN_CODE]
