@@ -277,12 +277,14 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
     and the run with its model and codebook version is recorded on the decision.
 
     Re-posting the same decision is a no-op (a client may retry after a timeout); a different
-    decision retires the current version and adds the next. Decisions on one segment are made one
-    at a time (a row lock on the segment; SQLite's writer lock does the same), so two workers racing
-    on the same (segment, coder) wait for each other instead of colliding on the unique keys.
+    decision retires the current version and adds the next. One coder's decisions are made one at a
+    time (a lock on their user row; SQLite's writer lock does the same), so a client's retry racing
+    its first attempt in another worker waits for it instead of colliding on the unique keys, while
+    different coders never wait for each other.
     """
-    # FOR NO KEY UPDATE: it does not block inserts that only reference the segment (its suggestions).
-    segment = session.get(Segment, body.segment_id, with_for_update={"key_share": True})
+    # FOR NO KEY UPDATE: it does not block reading the user (auth) or rows that only reference it.
+    session.get(User, coder.id, with_for_update={"key_share": True})
+    segment = session.get(Segment, body.segment_id)
     if segment is None:
         raise NotFound(f"segment {body.segment_id} does not exist")
     latest = session.scalar(select(Document.suggestion_run).where(Document.id == segment.document_id))

@@ -312,3 +312,24 @@ def test_pages_refuse_ids_out_of_range_with_their_own_404(client, users):
         r = client.get(f"/documenten/{n}")
         assert r.status_code == 404 and "text/html" in r.headers["content-type"]
         assert client.get(f"/overeenstemming?document={n}").status_code == 200  # the whole set instead
+
+
+def test_one_coder_racing_themselves_on_a_segment_never_gets_409_or_500(client, users):
+    """A double click, or a retry while the first attempt is still running in another thread: each
+    request waits for the one before (a lock on the coder), so every one succeeds, in some order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    anna = auth(users["anna"])
+    segment = client.post("/api/v1/documents", headers=anna,
+                          files={"file": ("a.txt", b"I: Vraag?\nL7: Ik kreeg ruimte.\n")}).json()["segments"][0]["id"]
+    actions = ["accept", "no_code", "reject"] * 8
+
+    def post(action: str) -> int:
+        return client.post("/api/v1/decisions", headers=anna, json={"segment_id": segment, "action": action}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(post, actions))
+    assert set(statuses) <= {200, 201}, statuses
+    history = client.get(f"/api/v1/segments/{segment}/decisions", headers=anna, params={"history": True}).json()
+    assert [d["version"] for d in history] == list(range(1, len(history) + 1))
+    assert sum(d["is_current"] for d in history) == 1 and len(history) == statuses.count(201)
