@@ -36,7 +36,7 @@ def storable(value: Any) -> Any:
 
 
 # A query, form or path parameter holding text that will be stored or looked up in the database.
-Text = Annotated[str, AfterValidator(storable)]
+StorableText = Annotated[str, AfterValidator(storable)]
 
 
 class RequestBody(BaseModel):

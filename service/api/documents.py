@@ -25,10 +25,11 @@ def upload_document(
     services: ServicesDep,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="the transcript or logbook; limit: setting max_upload_bytes")],
-    respondent: Annotated[schemas.Text | None, Form(max_length=50, description="respondent id, e.g. L7")] = None,
+    respondent: Annotated[schemas.StorableText | None,
+                          Form(max_length=50, description="respondent id, e.g. L7")] = None,
     role: Annotated[RespondentRole | None, Form()] = None,
     moment: Annotated[schemas.Moment | None, Form()] = None,
-    plg: Annotated[schemas.Text | None, Form(max_length=100)] = None,
+    plg: Annotated[schemas.StorableText | None, Form(max_length=100)] = None,
 ) -> schemas.DocumentOut:
     limit = services.settings.max_upload_bytes
     raw = file.file.read(limit + 1)

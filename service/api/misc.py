@@ -27,8 +27,9 @@ def codebook(services: ServicesDep, _: CurrentUser) -> dict[str, Any]:
 def agreement(
     services: ServicesDep,
     _: CurrentUser,
-    coders: Annotated[list[schemas.Text] | None, Query(description="coder names; 'model' is the active suggestions. "
-                                                          "Default: every coder who decided")] = None,
+    coders: Annotated[list[schemas.StorableText] | None,
+                      Query(description="coder names; 'model' is the active suggestions. "
+                                        "Default: every coder who decided")] = None,
     document_id: Annotated[int | None, Query(ge=1, le=schemas.MAX_ROW_ID)] = None,
     dimension: Annotated[list[Literal["factor", "richting", "aard"]] | None, Query()] = None,
     resamples: Annotated[int, Query(ge=0, le=10_000, description="bootstrap resamples of the segments for the "
@@ -63,7 +64,7 @@ def users(services: ServicesDep, _: AdminUser) -> list[schemas.UserOut]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"],
              summary="Create a user; the token is in this answer only")
-def add_user(services: ServicesDep, _: AdminUser, name: Annotated[schemas.Text, Query(max_length=100)],
+def add_user(services: ServicesDep, _: AdminUser, name: Annotated[schemas.StorableText, Query(max_length=100)],
              role: schemas.Role = "coder") -> dict[str, Any]:
     user, token = services.db.write(lambda s: repository.create_user(s, name, role))
     return {"id": user.id, "name": user.name, "role": user.role, "token": token}

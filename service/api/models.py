@@ -63,7 +63,7 @@ def _activate(services: ServicesDep, admin: AdminUser, version: str, reason: str
 
 @router.post("/models/{version}/promote", response_model=schemas.ModelVersionOut,
              summary="Make a version the active one in every worker (within model_poll_seconds)")
-def promote(services: ServicesDep, admin: AdminUser, version: Annotated[schemas.Text, Path(max_length=64)],
+def promote(services: ServicesDep, admin: AdminUser, version: Annotated[schemas.StorableText, Path(max_length=64)],
             body: schemas.ActivateRequest | None = None) -> schemas.ModelVersionOut:
     reason = (body.reason if body and body.reason else None) or f"promoted by {admin.name}"
     return _activate(services, admin, version, reason)

@@ -45,7 +45,8 @@ def test_accept_stores_the_run_the_coder_saw_and_records_it(client, users, setti
     assert again.status_code == 200 and again.json()["id"] == saw.json()["id"]  # a retry stores nothing
 
     # Without a run the API keeps its old meaning (the latest run) and records which run it used.
-    latest_accept = client.post("/api/v1/decisions", headers=bram, json={"segment_id": segment["id"], "action": "accept"})
+    latest_accept = client.post("/api/v1/decisions", headers=bram,
+                                json={"segment_id": segment["id"], "action": "accept"})
     assert latest_accept.status_code == 201
     assert latest_accept.json()["codes"] == [SECOND_RUN_CODE] and latest_accept.json()["suggestion_run"] == 2
     assert latest_accept.json()["model_version"] == "20990101-000000-second"

@@ -325,7 +325,8 @@ def test_one_coder_racing_themselves_on_a_segment_never_gets_409_or_500(client, 
     actions = ["accept", "no_code", "reject"] * 8
 
     def post(action: str) -> int:
-        return client.post("/api/v1/decisions", headers=anna, json={"segment_id": segment, "action": action}).status_code
+        response = client.post("/api/v1/decisions", headers=anna, json={"segment_id": segment, "action": action})
+        return response.status_code
 
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(post, actions))
