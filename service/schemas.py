@@ -118,8 +118,8 @@ class DecisionOut(BaseModel):
     codes: list[CodeIn]
     version: int
     is_current: bool
-    suggestion_run: int | None = Field(description="the suggestion run the decision was made on; None for "
-                                                   "decisions stored before runs were recorded")
+    suggestion_run: int | None = Field(default=None, description="the suggestion run the decision was made on; "
+                                                                 "None for decisions stored before runs were recorded")
     model_version: str | None
     codebook_version: str | None
     note: str | None
