@@ -28,8 +28,6 @@ from service.tables import Decision, Document, ModelVersion, Segment, User
 from .conftest import auth
 
 OUT_OF_RANGE_IDS = [MAX_ROW_ID + 1, 2**63, 2**64, -(2**63) - 1]
-# Integer parameters that are no ids: a page size, clamped to 1..1000 as documented.
-CLAMPED = {"limit"}
 JSON = {"content-type": "application/json"}
 
 # A valid body for every operation that takes JSON; the sweep breaks one field at a time. An
@@ -132,10 +130,10 @@ def test_the_whole_schema_refuses_hostile_ids_and_texts_with_4xx(client, users, 
                     url = _url(path, {**path_values, name: n} if param["in"] == "path" else path_values,
                                {**query, name: n} if param["in"] == "query" else query)
                     response = client.request(method, url, headers=admin)
-                    if name in CLAMPED:
-                        assert response.status_code == 200, (url, response.text[:300])
-                    else:
+                    if name.endswith("_id"):
                         assert_refused(response, {422}, f"{method} {url}")
+                    else:  # a count or a seed: clamped or refused as documented, never a 500
+                        assert response.status_code in (200, 422), (url, response.text[:300])
                     swept_params += 1
             if "string" in types:
                 hostile = "a\x00b"
