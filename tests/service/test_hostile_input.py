@@ -170,6 +170,8 @@ def test_what_a_refusal_says(client, users):
     assert r.status_code == 422 and json.loads(r.content.decode("utf-8"))
     r = client.post("/api/v1/suggest", headers={**anna, **JSON}, content=b'{"texts": ["\xff\xfe"]}')
     assert r.status_code == 400 and "not UTF-8" in r.json()["detail"]
+    r = client.get("/api/v1/agreement", headers=anna, params={"coders": ["anna", "model"], "seed": -785})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "seed"]
     r = client.post("/api/v1/suggest", headers={**anna, **JSON}, content=b'{"texts": [')
     assert r.status_code == 422 and "JSON decode error" in r.json()["detail"][0]["msg"]
 
