@@ -1,9 +1,11 @@
 """The database: one engine per process, SQLite by default and PostgreSQL by URL, migrated by Alembic.
 
 Writes go through :meth:`Database.write`, which runs a function in one transaction and retries it
-when the database reports a transient conflict (SQLite busy, a unique-constraint race between two
-workers, a PostgreSQL serialization failure). So one request is one transaction: it is committed
-whole before the response is sent, or it leaves no rows at all.
+when the database reports a transient conflict (SQLite busy, a PostgreSQL serialization failure or
+deadlock). A unique-key violation is retried once: a race with another worker is over by then and the
+retry sees the row that won; a second violation is no race, and the caller gets a 409 at once. So
+one request is one transaction: it is committed whole before the response is sent, or it leaves no
+rows at all.
 """
 
 from __future__ import annotations
@@ -71,9 +73,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_timeout=60)
 
 
+class WriteConflict(RuntimeError):
+    """409: a write violated a unique key (or another constraint) again after a retry."""
+
+
+# A concurrent insert that won a race is settled after one retry (it reads the winner's row);
+# retrying a key that is taken for good only delays the answer.
+INTEGRITY_ATTEMPTS = 2
+
+
 def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True  # a concurrent insert won the race; the retry reads its row (idempotent writes)
     if isinstance(exc, OperationalError):
         msg = str(exc.orig).lower() if exc.orig else str(exc).lower()
         return "locked" in msg or "busy" in msg or "deadlock" in msg or "serializ" in msg
@@ -111,12 +120,21 @@ class Database:
 
         ``fn`` must not commit itself and must be safe to run again (it only touches the session).
         """
+        integrity_errors = 0
         for attempt in range(1, attempts + 1):
             with self.session(write=True) as session:
                 try:
                     result = fn(session)
                     session.commit()
                     return result
+                except IntegrityError as exc:
+                    session.rollback()
+                    integrity_errors += 1
+                    if integrity_errors >= INTEGRITY_ATTEMPTS or attempt == attempts:
+                        log.warning("write refused by a constraint after %d attempt(s): %s", attempt, exc.orig)
+                        raise WriteConflict("the change conflicts with data stored at the same moment (a unique key "
+                                            "or another rule of the database); reload and try again") from exc
+                    log.debug("retrying a transaction after a constraint violation (attempt %d)", attempt)
                 except Exception as exc:
                     session.rollback()
                     if attempt == attempts or not _retryable(exc):

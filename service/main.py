@@ -13,23 +13,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from training.artifacts import ArtifactError
-from training.codebook import CodebookError, load_codebook
-from training.segmenting import InputError
+from training.codebook import load_codebook
 
 from . import repository, schemas
 from .api import decisions, documents, misc, models, suggest
 from .api.deps import Services, ServicesDep
+from .api.errors import add_error_handlers
 from .db import Database, migrate
 from .headers import SecurityHeaders
 from .jobs import fail_lost_jobs
+from .limits import BodyLimit
 from .memory import MemoryKeeper
-from .registry import ModelRegistry, NoModelError
+from .registry import ModelRegistry
 from .settings import Settings, get_settings
 from .signin_limit import SigninLimiter
 from .web import routes as web
@@ -37,10 +36,6 @@ from .web import routes as web
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-UPLOAD_PATH = f"{API_PREFIX}/documents"
-# Multipart framing around the file: a request this much over the file limit may still carry a file
-# under it, so the early Content-Length check leaves room and the exact check is on the file itself.
-MULTIPART_SLACK = 64 * 1024
 
 
 async def _poll(services: Services) -> None:
@@ -79,13 +74,6 @@ def _startup(settings: Settings) -> Services:
                     signin_limiter=SigninLimiter(settings.signin_failures_per_minute))
 
 
-def _error(status_code: int):  # noqa: ANN202 - Starlette handler signature
-    async def handler(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status_code)
-
-    return handler
-
-
 class CodeerhulpApp(FastAPI):
     def build_middleware_stack(self):  # noqa: ANN201 - Starlette's ASGI app type
         # Outside Starlette's own error middleware, so that even an unexpected 500 carries the headers.
@@ -115,30 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def body_limits(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette middleware
-        # Refuse an oversized body from its header, before it is read: an upload (multipart, spooled)
-        # against max_upload_bytes, every other body (JSON) against max_request_bytes.
-        length = request.headers.get("content-length")
-        if length and length.isdigit():
-            if request.method == "POST" and request.url.path == UPLOAD_PATH:
-                if int(length) > settings.max_upload_bytes + MULTIPART_SLACK:
-                    return JSONResponse(
-                        {"detail": f"the upload is {int(length)} bytes, over the limit of {settings.max_upload_bytes} "
-                                   "bytes (setting max_upload_bytes); split the file"}, status_code=413)
-            elif int(length) > settings.max_request_bytes:
-                return JSONResponse(
-                    {"detail": f"the request body is {int(length)} bytes, over the limit of {settings.max_request_bytes} "
-                               "bytes (setting max_request_bytes); send fewer or shorter texts per request"},
-                    status_code=413)
-        return await call_next(request)
-
-    for exc_type, code in ((repository.NotFound, 404), (repository.Conflict, 409), (repository.Invalid, 422),
-                           (InputError, 422), (CodebookError, 422), (ArtifactError, 422), (NoModelError, 503)):
-        app.add_exception_handler(exc_type, _error(code))
-
+    # Every body is limited, also a chunked one that announces no length (service/limits.py).
+    app.add_middleware(BodyLimit, settings=settings, upload_path=f"{API_PREFIX}/documents")
     # Unknown addresses and other HTTP errors: a Dutch page for a browser, JSON for the API.
-    app.add_exception_handler(StarletteHTTPException, web.http_error)
+    add_error_handlers(app, other_http_errors=web.http_error)
 
     for module in (documents, suggest, decisions, models, misc):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -36,6 +36,10 @@ class Invalid(ValueError):
     """422: the request is well-formed but its content is not acceptable; the message says what to change."""
 
 
+class TooLarge(ValueError):
+    """413: over a configured limit; the message names the limit and the setting that sets it."""
+
+
 # ---------------------------------------------------------------- users
 
 
@@ -108,9 +112,23 @@ def _add_suggestions(session: Session, segment_ids: Sequence[int], records: Sequ
     session.add_all(rows)
 
 
+def _check_fits(parsed: ParsedDocument) -> None:
+    """Segment ids and speakers fit their columns: a JSONL or CSV row can hold anything, and a
+    transcript's segment ids are made from its file name."""
+    for what in ("external_id", "speaker"):
+        limit = Segment.__table__.c[what].type.length
+        for segment in parsed.segments:
+            value = segment.id if what == "external_id" else segment.speaker
+            if value is not None and len(value) > limit:
+                raise Invalid(f"{parsed.name}: a segment {'id' if what == 'external_id' else what} of {len(value)} "
+                              f"characters ({value[:30]!r}...) is over the limit of {limit}; shorten it (a "
+                              "transcript's segment ids are made from its file name)")
+
+
 def create_document(session: Session, parsed: ParsedDocument, records: Sequence[dict], uploader: User,
                     respondent: str | None, role: str | None, moment: str | None, plg: str | None) -> Document:
     """Store a parsed document, its segments and the active model's suggestions for them."""
+    _check_fits(parsed)
     document = Document(name=parsed.name, respondent=respondent, role=role, moment=moment, plg=plg,
                         kind=parsed.kind, text=parsed.text, uploaded_by=uploader.id, suggestion_run=1)
     session.add(document)
@@ -189,6 +207,20 @@ def current_suggestions(session: Session, segment_ids: Sequence[int]) -> dict[in
     return out
 
 
+def run_suggestions(session: Session, segment_id: int, run: int) -> list[Suggestion]:
+    """The suggestions of one run for one segment, best first (none when no code reached the threshold)."""
+    return list(session.scalars(select(Suggestion).where(Suggestion.segment_id == segment_id, Suggestion.run == run)
+                                .order_by(Suggestion.rank)))
+
+
+def run_provenance(session: Session, document_id: int, run: int) -> tuple[str | None, str | None]:
+    """The model and codebook version of a document's run, from any segment it gave a code."""
+    row = session.execute(select(Suggestion.model_version, Suggestion.codebook_version)
+                          .join(Segment, Segment.id == Suggestion.segment_id)
+                          .where(Segment.document_id == document_id, Suggestion.run == run).limit(1)).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
     row = session.execute(select(Document, User.name).join(User, User.id == Document.uploaded_by)
                           .where(Document.id == document_id)).first()
@@ -212,7 +244,7 @@ def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
         out_segments.append(schemas.SegmentOut(
             id=s.id, ordinal=s.ordinal, external_id=s.external_id, text=s.text, speaker=s.speaker,
             question=s.question, line_start=s.line_start, line_end=s.line_end, char_start=s.char_start,
-            char_end=s.char_end, suggestions=[schemas.CodeOut(**_suggestion_out(x)) for x in sugg],
+            char_end=s.char_end, suggestions=[schemas.CodeOut(**_suggestion_out(x)) for x in sugg], suggestion_run=run,
             suggestion_model_version=sugg[0].model_version if sugg else None,
             suggestion_codebook_version=sugg[0].codebook_version if sugg else None,
             suggestion_memory_state=sugg[0].memory_state if sugg else None,
@@ -254,7 +286,7 @@ def validate_codes(codebook: Codebook, codes: Iterable[schemas.CodeIn]) -> list[
 def decision_out(d: Decision, coder: str, created: bool = True) -> schemas.DecisionOut:
     return schemas.DecisionOut(id=d.id, segment_id=d.segment_id, coder=coder, action=d.action,  # type: ignore[arg-type]
                                codes=[schemas.CodeIn(**c) for c in d.codes], version=d.version,
-                               is_current=d.is_current, model_version=d.model_version,
+                               is_current=d.is_current, suggestion_run=d.suggestion_run, model_version=d.model_version,
                                codebook_version=d.codebook_version, note=d.note,
                                created_at=as_utc(d.created_at), created=created)  # type: ignore[arg-type]
 
@@ -269,21 +301,34 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
                     max_codes: int) -> DecisionResult:
     """Store a coder's decision as the new current version, or return the identical current one.
 
+    The decision is made on a suggestion run: the one the client names (what the coder saw, also
+    when a newer run exists since), else the document's latest. ``accept`` stores that run's codes,
+    and the run with its model and codebook version is recorded on the decision.
+
     Re-posting the same decision is a no-op (a client may retry after a timeout); a different
-    decision retires the current version and adds the next. The partial unique index on current
-    decisions makes a race between two workers fail one of them, which ``Database.write`` retries.
+    decision retires the current version and adds the next. One coder's decisions are made one at a
+    time (a lock on their user row; SQLite's writer lock does the same), so a client's retry racing
+    its first attempt in another worker waits for it instead of colliding on the unique keys, while
+    different coders never wait for each other.
     """
+    # FOR NO KEY UPDATE: it does not block reading the user (auth) or rows that only reference it.
+    session.get(User, coder.id, with_for_update={"key_share": True})
     segment = session.get(Segment, body.segment_id)
     if segment is None:
         raise NotFound(f"segment {body.segment_id} does not exist")
-    suggestions = current_suggestions(session, [segment.id]).get(segment.id, [])
-    run_version = suggestions[0].model_version if suggestions else None
-    run_codebook = suggestions[0].codebook_version if suggestions else None
+    latest = session.scalar(select(Document.suggestion_run).where(Document.id == segment.document_id))
+    run = body.suggestion_run or latest
+    if run > latest:
+        raise NotFound(f"suggestion run {run} of document {segment.document_id} does not exist; the latest is run "
+                       f"{latest} (GET /api/v1/documents/{segment.document_id})")
+    suggestions = run_suggestions(session, segment.id, run)
+    run_version, run_codebook = run_provenance(session, segment.document_id, run)
     if body.action == "correct":
         if not body.codes:
             raise Invalid("action 'correct' needs the final codes in 'codes' (use 'no_code' for a segment without code)")
         if len(body.codes) > max_codes:
-            raise Invalid(f"{len(body.codes)} codes is over the limit of {max_codes} per decision")
+            raise TooLarge(f"{len(body.codes)} codes is over the limit of {max_codes} per decision "
+                           "(setting max_codes_per_decision)")
         codes = validate_codes(codebook, body.codes)
     elif body.codes:
         raise Invalid(f"action {body.action!r} takes no 'codes': 'accept' takes the suggested codes, "
@@ -294,7 +339,8 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
         codes = []
     current = session.scalar(select(Decision).where(Decision.segment_id == segment.id, Decision.coder_id == coder.id,
                                                     Decision.is_current))
-    if current is not None and current.action == body.action and current.codes == codes and current.note == body.note:
+    if (current is not None and current.action == body.action and current.codes == codes
+            and current.note == body.note and current.suggestion_run == run):
         return DecisionResult(decision_out(current, coder.name, created=False), created=False)
     version = 1
     if current is not None:
@@ -303,7 +349,7 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
         session.execute(update(Decision).where(Decision.id == current.id).values(is_current=False))
         session.flush()
     decision = Decision(segment_id=segment.id, coder_id=coder.id, action=body.action, codes=codes, version=version,
-                        is_current=True, model_version=run_version,
+                        is_current=True, suggestion_run=run, model_version=run_version,
                         codebook_version=run_codebook or codebook.version, note=body.note)
     session.add(decision)
     session.flush()
@@ -454,7 +500,17 @@ def model_version_rows(session: Session) -> dict[str, ModelVersion]:
 
 def record_model_version(session: Session, version: str, status: str, metrics: dict[str, Any], gate_reason: str,
                          job_id: int | None) -> None:
-    session.add(ModelVersion(version=version, status=status, metrics=metrics, gate_reason=gate_reason, job_id=job_id))
+    """Record a trained version's gate result. An admin may have promoted the version by hand while
+    its job was still gating it (``activate`` then recorded it as imported): the job's result
+    completes that row instead of colliding with its key."""
+    existing = session.get(ModelVersion, version, with_for_update=True)
+    if existing is None:
+        session.add(ModelVersion(version=version, status=status, metrics=metrics, gate_reason=gate_reason,
+                                 job_id=job_id))
+    else:  # only ``activate`` adds rows otherwise: the version was made active, whatever the gate says
+        existing.status = "promoted"
+        existing.metrics, existing.job_id = metrics, job_id
+        existing.gate_reason = f"{gate_reason} (made active by hand before its job recorded it)"
     session.flush()
 
 

@@ -3,18 +3,54 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from training.segmenting import text_problem
 
 Role = Literal["coder", "admin"]
 Action = Literal["accept", "correct", "reject", "no_code"]
 Moment = Literal["start", "eind", "logboek1", "logboek2", "logboek3"]
 
+# Row ids are INTEGER columns, PostgreSQL's 32-bit int: an id past that cannot exist, and the
+# database refuses even to compare with it (SQLite past 2^63), so it is refused where it comes in.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
-class CodeIn(BaseModel):
+
+def storable(value: Any) -> Any:
+    """Refuse a NUL or a lone surrogate in any text, also inside lists and dicts (see text_problem)."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(problem)
+    elif isinstance(value, list):
+        for item in value:
+            storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable(key)
+            storable(item)
+    return value
+
+
+# A query, form or path parameter holding text that will be stored or looked up in the database.
+StorableText = Annotated[str, AfterValidator(storable)]
+
+
+class RequestBody(BaseModel):
+    """Every request body: unknown fields refused, and no field may hold text the database cannot store."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value)
+
+
+class CodeIn(RequestBody):
     factor: str = Field(min_length=1, max_length=100)
     richting: str = Field(min_length=1, max_length=4, description="PO, SO or - (no direction)")
     aard: str = Field(min_length=1, max_length=4, description="+ or -")
@@ -29,17 +65,13 @@ class CodeOut(BaseModel):
     aard_confidence: float | None = None
 
 
-class SuggestText(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SuggestText(RequestBody):
     id: str | None = Field(default=None, max_length=100)
     text: str
     question: str | None = Field(default=None, description="the interviewer's question before the text, a strong hint")
 
 
-class SuggestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SuggestRequest(RequestBody):
     texts: list[SuggestText | str] = Field(description="texts to suggest codes for (strings or objects)")
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
                                          description="keep codes at or above this; default the model's threshold")
@@ -65,16 +97,17 @@ class SuggestResponse(BaseModel):
     results: list[SuggestRecord]
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    segment_id: int
+class DecisionIn(RequestBody):
+    segment_id: RowId
     action: Action = Field(description="accept the suggestion, correct it (give the final codes), reject it, "
                                        "or no_code (the segment is about none of the codes)")
     codes: list[CodeIn] | None = Field(default=None, description="the final codes; required for 'correct' only. "
                                                                   "The first is the coder's main code (what kappa "
                                                                   "compares); the order is kept")
     note: str | None = Field(default=None, max_length=2000)
+    suggestion_run: RowId | None = Field(
+        default=None, description="the suggestion run the client showed (a segment's 'suggestion_run'): 'accept' "
+                                  "stores that run's codes, also when a newer run exists; default the latest run")
 
 
 class DecisionOut(BaseModel):
@@ -85,6 +118,8 @@ class DecisionOut(BaseModel):
     codes: list[CodeIn]
     version: int
     is_current: bool
+    suggestion_run: int | None = Field(default=None, description="the suggestion run the decision was made on; "
+                                                                 "None for decisions stored before runs were recorded")
     model_version: str | None
     codebook_version: str | None
     note: str | None
@@ -104,6 +139,8 @@ class SegmentOut(BaseModel):
     char_start: int | None
     char_end: int | None
     suggestions: list[CodeOut] = []
+    suggestion_run: int = Field(description="the document's run these suggestions come from; send it with a "
+                                            "decision so that 'accept' stores exactly these codes")
     suggestion_model_version: str | None = None
     suggestion_codebook_version: str | None = None
     suggestion_memory_state: str | None = None
@@ -152,9 +189,7 @@ class ModelVersionOut(BaseModel):
     error: str | None = Field(default=None, description="why the version cannot be read, if so")
 
 
-class ActivateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ActivateRequest(RequestBody):
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -178,9 +213,7 @@ class JobOut(BaseModel):
     lease_expires_at: dt.datetime | None = None
 
 
-class RetrainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RetrainRequest(RequestBody):
     resolution: Literal["consensus", "latest"] | None = Field(
         default=None, description="override the retrain_resolution setting for this run")
     promote: bool | None = Field(default=None, description="override auto_promote for this run")

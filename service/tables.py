@@ -138,7 +138,10 @@ class Decision(Base):
     codes: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer)
     is_current: Mapped[bool] = mapped_column(Boolean)
-    # The suggestion run the coder saw (accept copies that run's codes), for provenance.
+    # The suggestion run the coder saw (the client names it; else the document's latest when the
+    # decision came in): accept copies that run's codes, and its model and codebook version are kept
+    # for provenance. None for decisions stored before runs were recorded (migration 0003).
+    suggestion_run: Mapped[int | None] = mapped_column(Integer)
     model_version: Mapped[str | None] = mapped_column(String(64))
     codebook_version: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)

@@ -64,6 +64,39 @@ class Document:
 
 # ---------------------------------------------------------------- decoding
 
+# A lone UTF-16 surrogate (JSON's "\ud800" escape decodes to one) cannot be written as UTF-8, and
+# PostgreSQL refuses NUL in text: either would fail far from where it came in, so both are refused
+# where text enters.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why a text cannot be stored as it is (a NUL character, a lone surrogate), or None."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    what = "a NUL character (\\u0000)" if found.group() == "\x00" else (
+        f"a lone surrogate (\\u{ord(found.group()):04x}, half of a UTF-16 pair, not a character)")
+    return f"contains {what} at position {found.start() + 1}; remove it"
+
+
+def _check_document_text(document: Document) -> Document:
+    """Every text of a parsed document is a storable string: JSONL and CSV rows can hold anything."""
+    for segment in document.segments:
+        for field_name in ("id", "text", "speaker", "respondent", "question"):
+            value = getattr(segment, field_name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise InputError(f"{document.name}: segment {segment.id!r}: '{field_name}' must be text")
+            problem = text_problem(value)
+            if problem:
+                raise InputError(f"{document.name}: segment {segment.id!r}: '{field_name}' {problem}")
+    problem = text_problem(document.text)
+    if problem:
+        raise InputError(f"{document.name}: the text {problem}")
+    return document
+
 
 def decode_text(raw: bytes, name: str) -> str:
     """UTF-8 (with or without BOM) to str with LF line endings, or a clear InputError."""
@@ -71,6 +104,9 @@ def decode_text(raw: bytes, name: str) -> str:
         raise InputError(f"{name}: the file is empty")
     if b"\x00" in raw[:8192]:
         raise InputError(f"{name}: looks like a binary file, not text (expected UTF-8 text)")
+    nul = raw.find(b"\x00")
+    if nul >= 0:  # past the sniffed start: text with a stray NUL, which no database stores
+        raise InputError(f"{name}: contains a NUL byte at byte {nul}; remove it and save as UTF-8")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -417,6 +453,10 @@ def _read_xlsx(raw: bytes, name: str) -> Document:
 def read_bytes(raw: bytes, name: str, max_bytes: int = MAX_FILE_BYTES, respondent: str | None = None,
                max_segment_chars: int = MAX_SEGMENT_CHARS) -> Document:
     """Parse an uploaded or read file by its suffix into a Document with segments."""
+    return _check_document_text(_parse_bytes(raw, name, max_bytes, respondent, max_segment_chars))
+
+
+def _parse_bytes(raw: bytes, name: str, max_bytes: int, respondent: str | None, max_segment_chars: int) -> Document:
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise InputError(f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}")

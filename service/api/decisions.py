@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from .. import repository, schemas
-from .deps import CurrentUser, ServicesDep
+from .deps import CurrentUser, RowIdPath, ServicesDep
 
 router = APIRouter(tags=["decisions"])
 
@@ -24,7 +24,7 @@ def post_decision(services: ServicesDep, user: CurrentUser, body: schemas.Decisi
 
 
 @router.get("/segments/{segment_id}/decisions", response_model=list[schemas.DecisionOut])
-def segment_decisions(services: ServicesDep, _: CurrentUser, segment_id: int,
+def segment_decisions(services: ServicesDep, _: CurrentUser, segment_id: RowIdPath,
                       history: bool = False) -> list[schemas.DecisionOut]:
     """Current decisions of every coder on a segment; ``history=true`` adds the earlier versions."""
     return services.db.read(lambda s: repository.segment_decisions(s, segment_id, history))

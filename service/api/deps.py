@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from training.codebook import Codebook
 
 from .. import repository, sessions
+from ..schemas import MAX_ROW_ID
 from ..db import Database
 from ..registry import ModelRegistry
 from ..security import hash_token, same_secret
@@ -51,6 +52,11 @@ class Services:
         drop theirs when the entries expire, within ``auth_cache_seconds``."""
         for key in [k for k, (user, _) in list(self.token_cache.items()) if user.id == user_id]:
             self.token_cache.pop(key, None)
+
+
+# The id of a document, segment or job in a path: out of the database's range is a 422 here, not a
+# database error later (see schemas.RowId).
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def get_services(request: Request) -> Services:

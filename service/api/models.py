@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from training.artifacts import ArtifactError, list_versions
 
 from .. import jobs, repository, schemas
 from ..repository import Invalid
-from .deps import AdminUser, CurrentUser, ServicesDep
+from .deps import AdminUser, CurrentUser, RowIdPath, ServicesDep
 
 router = APIRouter(tags=["models"])
 
@@ -61,7 +63,7 @@ def _activate(services: ServicesDep, admin: AdminUser, version: str, reason: str
 
 @router.post("/models/{version}/promote", response_model=schemas.ModelVersionOut,
              summary="Make a version the active one in every worker (within model_poll_seconds)")
-def promote(services: ServicesDep, admin: AdminUser, version: str,
+def promote(services: ServicesDep, admin: AdminUser, version: Annotated[schemas.StorableText, Path(max_length=64)],
             body: schemas.ActivateRequest | None = None) -> schemas.ModelVersionOut:
     reason = (body.reason if body and body.reason else None) or f"promoted by {admin.name}"
     return _activate(services, admin, version, reason)
@@ -83,11 +85,11 @@ def list_jobs(services: ServicesDep, _: CurrentUser) -> list[schemas.JobOut]:
 
 @router.get("/jobs/{job_id}", response_model=schemas.JobOut,
             summary="A job's status, phase, progress (0..1), time so far and, when done, its result")
-def get_job(services: ServicesDep, _: CurrentUser, job_id: int) -> schemas.JobOut:
+def get_job(services: ServicesDep, _: CurrentUser, job_id: RowIdPath) -> schemas.JobOut:
     return repository.job_out(services.db.read(lambda s: repository.get_job(s, job_id)))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=schemas.JobOut,
              summary="Cancel a job: a queued one at once, a running one within a few seconds (its process is stopped)")
-def cancel_job(services: ServicesDep, admin: AdminUser, job_id: int) -> schemas.JobOut:
+def cancel_job(services: ServicesDep, admin: AdminUser, job_id: RowIdPath) -> schemas.JobOut:
     return repository.job_out(jobs.request_cancel(services.db, job_id, admin.name))

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from training.segmenting import Segment
 
 from .. import schemas
-from ..repository import Invalid
+from ..repository import Invalid, TooLarge
 from .deps import CurrentUser, ServicesDep
 
 router = APIRouter(tags=["suggest"])
@@ -20,16 +20,18 @@ def suggest(services: ServicesDep, _: CurrentUser, body: schemas.SuggestRequest)
     if not body.texts:
         raise Invalid("'texts' is empty; send at least one text")
     if len(body.texts) > settings.max_texts_per_request:
-        raise Invalid(f"{len(body.texts)} texts is over the limit of {settings.max_texts_per_request} per request; "
-                      "send them in smaller batches")
+        raise TooLarge(f"{len(body.texts)} texts is over the limit of {settings.max_texts_per_request} per request "
+                       "(setting max_texts_per_request); send them in smaller batches")
     segments = []
     for n, item in enumerate(body.texts, 1):
         text, question, seg_id = (item, None, None) if isinstance(item, str) else (item.text, item.question, item.id)
         if not text.strip():
             raise Invalid(f"text {n} is empty")
-        if len(text) > settings.max_segment_chars:
-            raise Invalid(f"text {n} has {len(text)} characters, over the limit of {settings.max_segment_chars}; "
-                          "split it into shorter segments, or upload the whole document to POST /api/v1/documents")
+        for what, value in (("text", text), ("question", question)):
+            if value is not None and len(value) > settings.max_segment_chars:
+                raise TooLarge(f"the {what} of text {n} has {len(value)} characters, over the limit of "
+                               f"{settings.max_segment_chars} (setting max_segment_chars); split it into shorter "
+                               "segments, or upload the whole document to POST /api/v1/documents")
         segments.append(Segment(id=seg_id or str(n), text=text, question=question))
     loaded = services.registry.current
     records = services.registry.suggest(segments, body.min_confidence, loaded=loaded)

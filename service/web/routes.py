@@ -24,6 +24,7 @@ from training.agreement_report import agreement_texts
 
 from .. import repository, sessions
 from ..api.deps import SESSION_COOKIE, Services, ServicesDep, browser_session
+from ..schemas import MAX_ROW_ID
 from ..api.models import list_models
 from ..security import new_secret, same_secret
 from ..sessions import SignedIn
@@ -220,6 +221,8 @@ def segment_page(request: Request, services: ServicesDep, document_id: int, volg
         return _to_signin(request)
     user = me.user
     try:
+        if not 1 <= document_id <= MAX_ROW_ID:  # cannot exist; the database would refuse to look it up
+            raise repository.NotFound(document_id)
         document = services.db.read(lambda s: repository.get_document(s, document_id))
     except repository.NotFound:
         return _render(request, "error.html", me, status_code=404, message=catalogue()["errors"]["not_found"])
@@ -244,7 +247,7 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
     if me is None:
         return _to_signin(request)
     user = me.user
-    document_id = int(document) if document and document.isdigit() else None
+    document_id = int(document) if document and document.isdigit() and 1 <= int(document) <= MAX_ROW_ID else None
 
     def read(session):  # noqa: ANN001, ANN202 - one read transaction for the whole page
         humans = repository.all_coder_names(session)

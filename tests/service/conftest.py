@@ -4,6 +4,7 @@ that retrain in seconds (the lexical config on the small corpus)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -30,7 +31,7 @@ from training import paths
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _copy_store(source: Path, target: Path) -> Path:
+def copy_store(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     for path in target.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)  # artifacts are read-only; tests tamper with copies
@@ -56,11 +57,11 @@ def wait_for_postgres(engine, timeout: float = POSTGRES_READY_TIMEOUT) -> None:
             time.sleep(1)
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema dropped after the test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'codeerhulp.db'}"
+@contextlib.contextmanager
+def fresh_database(backend: str, base: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file under base, or a PostgreSQL schema dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{base / 'data' / 'codeerhulp.db'}"
         return
     if not POSTGRES_URL:
         pytest.skip("CODEERHULP_TEST_POSTGRES_URL is not set")
@@ -78,19 +79,32 @@ def database_url(request, tmp_path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database per test, on each backend."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def models_dir(tmp_path, trained_models_dir) -> Path:
-    return _copy_store(trained_models_dir, tmp_path / "models")
+    return copy_store(trained_models_dir, tmp_path / "models")
 
 
-@pytest.fixture
-def settings(tmp_path, database_url, models_dir, small_corpus, small_transcripts) -> Settings:
+def make_settings(base: Path, database_url: str, models_dir: Path, small_corpus: dict[str, Path],
+                  small_transcripts: Path) -> Settings:
+    """Settings over a test's own database and model store that retrain in seconds."""
     return Settings(
-        data_dir=tmp_path / "data", database_url=database_url, models_dir=models_dir,
+        data_dir=base / "data", database_url=database_url, models_dir=models_dir,
         train_dir=small_corpus["train"], eval_dir=small_corpus["eval"], transcripts_dir=small_transcripts,
         train_config=paths.PACKAGE_DIR / "configs" / "lexical.yaml", embedding_cache_dir=None,
         model_poll_seconds=0.2, job_heartbeat_seconds=0.5, job_stale_seconds=5.0,
     )
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, models_dir, small_corpus, small_transcripts) -> Settings:
+    return make_settings(tmp_path, database_url, models_dir, small_corpus, small_transcripts)
 
 
 def add_user(url: str, name: str, role: str = "coder") -> str:
@@ -102,6 +116,19 @@ def add_user(url: str, name: str, role: str = "coder") -> str:
     finally:
         db.dispose()
     return token
+
+
+def suggest_again(settings: Settings, document: dict, code: dict[str, str], model_version: str) -> int:
+    """A new suggestion run of a document that gives every segment ``code`` (as a newly promoted
+    model could), stored by the service's own domain function; returns the run's number."""
+    records = [{"codes": [{**code, "confidence": 0.9}], "model_version": model_version, "codebook_version": "1.0.0"}
+               for _ in document["segments"]]
+    db = Database(settings.resolved_database_url())
+    try:
+        return db.write(lambda s: repository.add_suggestion_run(s, document["id"],
+                                                                [seg["id"] for seg in document["segments"]], records))
+    finally:
+        db.dispose()
 
 
 def auth(token: str) -> dict[str, str]:

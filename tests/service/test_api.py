@@ -212,9 +212,11 @@ def test_limits_and_no_partial_rows(settings, users, monkeypatch):
                                 files={"file": ("groot.txt", b"L1: " + b"x" * 2100)})
         assert just_over.status_code == 413
         many = client.post("/api/v1/suggest", headers=auth(token), json={"texts": ["a b c"] * 4})
-        assert many.status_code == 422 and "limit of 3" in many.json()["detail"]
+        assert many.status_code == 413 and "limit of 3" in many.json()["detail"]
+        assert "max_texts_per_request" in many.json()["detail"]
         long = client.post("/api/v1/suggest", headers=auth(token), json={"texts": ["woord " * 100]})
-        assert long.status_code == 422 and "split it" in long.json()["detail"]
+        assert long.status_code == 413 and "split it" in long.json()["detail"]
+        assert "max_segment_chars" in long.json()["detail"]
         ok = client.post("/api/v1/suggest", headers=auth(token),
                          json={"texts": [{"id": "a", "text": "Ik voel me vrij in mijn lessen.", "question": "Ruimte?"}]})
         assert ok.status_code == 200 and ok.json()["results"][0]["id"] == "a"

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, delete
 
 from service.tables import Suggestion
 from service.web.routes import catalogue
-from tests.service.conftest import auth
+from tests.service.conftest import auth, suggest_again
 
 from .browser import (ANSWERS, QUESTIONS, chromium_missing, make_driver, new_user, service_settings, start_service,
                       transcript, upload)
@@ -456,6 +456,27 @@ def test_the_pages_run_under_the_content_security_policy_and_the_browser_holds_n
     wait(driver, lambda d: done_count(d) >= 1)
     assert driver.execute_script("return window.__violations") == []
     assert [d["action"] for d in my_decisions(service, token, "ines").values()] == ["no_code"]
+
+
+def test_accept_stores_the_suggestions_the_page_showed(service, driver):
+    """The document is suggested again while the coder has it open: accept stores what she saw."""
+    url, settings = service["server"].url, service["settings"]
+    document = upload(service["server"], service["admin"], transcript(3), name="startinterview_L10.txt",
+                      respondent="L10")
+    token = new_user(settings, "carla")
+    sign_in(driver, url, token, f"/documenten/{document['id']}")
+    wait(driver, lambda d: by_id(d, "position").text == "1")
+    shown = sorted((li.get_attribute("data-factor"), li.get_attribute("data-richting"), li.get_attribute("data-aard"))
+                   for li in css(driver, "article.segment:not([hidden]) .suggestions li"))
+    newer = {"factor": "facilitering", "richting": "-", "aard": "-"}
+    assert shown != [tuple(newer.values())]
+    assert suggest_again(settings, document, newer, "20990101-000000-newer") == 2  # behind the page's back
+
+    keys(driver, "a")
+    wait(driver, lambda d: done_count(d) == 1)
+    stored = httpx.get(f"{url}/api/v1/segments/{document['segments'][0]['id']}/decisions", headers=auth(token)).json()
+    assert len(stored) == 1 and stored[0]["action"] == "accept" and stored[0]["suggestion_run"] == 1
+    assert sorted((c["factor"], c["richting"], c["aard"]) for c in stored[0]["codes"]) == shown
 
 
 def test_a_research_lead_follows_a_retrain_and_reads_the_gate_in_dutch(service, driver):

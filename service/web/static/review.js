@@ -137,7 +137,9 @@
   let saving = false;
 
   async function post(segment, action, codes) {
-    const body = { segment_id: Number(segment.dataset.id), action };
+    // The run whose suggestions this page shows: "accept" stores exactly those codes, also when the
+    // document was suggested again since the page was loaded.
+    const body = { segment_id: Number(segment.dataset.id), action, suggestion_run: Number(segment.dataset.run) };
     if (action === "correct") body.codes = codes;
     return Codeerhulp.api("POST", "/api/v1/decisions", body, { signIn: false });
   }
