@@ -58,7 +58,7 @@ def _user_out(user: User) -> schemas.UserOut:
     return schemas.UserOut(id=user.id, name=user.name, role=user.role, active=user.active)  # type: ignore[arg-type]
 
 
-UserName = Annotated[str, Path(min_length=1, max_length=100, description="the user's name")]
+UserName = Annotated[schemas.StorableText, Path(min_length=1, max_length=100, description="the user's name")]
 
 
 @router.get("/users/me", response_model=schemas.UserOut, tags=["users"])

@@ -25,7 +25,7 @@ from service.main import create_app
 from service.schemas import MAX_ROW_ID
 from service.tables import Decision, Document, ModelVersion, Segment, User
 
-from .conftest import auth
+from .conftest import auth, sign_in
 
 OUT_OF_RANGE_IDS = [MAX_ROW_ID + 1, 2**63, 2**64, -(2**63) - 1]
 JSON = {"content-type": "application/json"}
@@ -307,7 +307,7 @@ def test_a_unique_key_conflict_fails_fast_with_409(settings, users):
 
 
 def test_pages_refuse_ids_out_of_range_with_their_own_404(client, users):
-    client.post("/aanmelden", data={"token": users["anna"]}, follow_redirects=False)
+    sign_in(client, users["anna"])
     for n in (MAX_ROW_ID + 1, 2**63, 2**64):
         r = client.get(f"/documenten/{n}")
         assert r.status_code == 404 and "text/html" in r.headers["content-type"]
