@@ -463,7 +463,7 @@ def test_accept_stores_the_suggestions_the_page_showed(service, driver):
     url, settings = service["server"].url, service["settings"]
     document = upload(service["server"], service["admin"], transcript(3), name="startinterview_L10.txt",
                       respondent="L10")
-    token = new_user(settings, "carla")
+    token = new_user(settings, "joost")
     sign_in(driver, url, token, f"/documenten/{document['id']}")
     wait(driver, lambda d: by_id(d, "position").text == "1")
     shown = sorted((li.get_attribute("data-factor"), li.get_attribute("data-richting"), li.get_attribute("data-aard"))
