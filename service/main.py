@@ -23,6 +23,7 @@ from . import repository, schemas
 from .api import decisions, documents, misc, models, suggest
 from .api.deps import Services, ServicesDep
 from .api.errors import add_error_handlers
+from .batching import SuggestBatcher
 from .db import Database, migrate
 from .headers import SecurityHeaders
 from .jobs import fail_lost_jobs
@@ -64,7 +65,10 @@ def _startup(settings: Settings) -> Services:
         migrate(db)
         fail_lost_jobs(db)
         memory = MemoryKeeper(db, settings.retrain_resolution) if settings.confirmation_memory else None
-        registry = ModelRegistry(db, settings.models_dir, memory)
+        batcher = SuggestBatcher(max_texts=settings.suggest_batch_texts,
+                                 wait_seconds=settings.suggest_batch_wait_ms / 1000,
+                                 max_queued_texts=settings.suggest_queue_texts)
+        registry = ModelRegistry(db, settings.models_dir, memory, batcher)
         registry.start()
         codebook = load_codebook(settings.codebook_path)
     except BaseException:
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             poller.cancel()
+            services.registry.stop()
             services.db.dispose()
 
     app = CodeerhulpApp(

@@ -5,6 +5,9 @@ active version; :meth:`ModelRegistry.sync` (run every ``model_poll_seconds`` by 
 after a promotion in the worker that did it) loads that version when it differs from the one in
 memory. A version that fails its checksum or cannot be read is refused with a log line and the
 previous model keeps serving.
+
+Suggestions go through the worker's :class:`~service.batching.SuggestBatcher`, which scores the
+segments of concurrent requests together.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from pathlib import Path
 from training.artifacts import ArtifactError, LoadedModel, list_versions, load_model
 from training.encoders import CachedEncoder
 from training.segmenting import Segment
-from training.suggest import active_or_default, suggest_segments
+from training.suggest import active_or_default
 
 from . import repository
+from .batching import SuggestBatcher
 from .db import Database
 from .memory import MemoryKeeper
 
@@ -32,13 +36,18 @@ class NoModelError(RuntimeError):
 
 
 class ModelRegistry:
-    def __init__(self, db: Database, models_dir: Path, memory: MemoryKeeper | None = None) -> None:
+    def __init__(self, db: Database, models_dir: Path, memory: MemoryKeeper | None = None,
+                 batcher: SuggestBatcher | None = None) -> None:
         self.db = db
         self.memory = memory  # the coders' confirmed segments, blended into suggestions (None: off)
         self.models_dir = Path(models_dir)
+        self.batcher = batcher or SuggestBatcher()
         self._loaded: LoadedModel | None = None
         self._swap = threading.Lock()     # one load at a time in this process
-        self._predict = threading.Lock()  # encoders are not documented as thread-safe: one prediction at a time
+        # The served encoder's vector cache is not thread-safe: the batching thread and a retrain's
+        # evaluation take turns (an evaluation holds it for its whole run, as before batching).
+        self._predict = threading.Lock()
+        self.batcher.model_lock = self._predict
         self._refused: set[str] = set()   # versions already refused, so the poll does not log every 2 s
         self.message: str | None = None   # why this worker serves something else than the active version
 
@@ -102,8 +111,13 @@ class ModelRegistry:
                 f"no loadable model: the active version {active} is missing or damaged and no earlier version "
                 f"in {self.models_dir} loads; restore the model store or train a new model with 'codeerhulp train'")
         self._loaded = loaded
+        self.batcher.start()
         log.info("serving model %s (codebook %s)", loaded.version, loaded.codebook_version)
         return loaded
+
+    def stop(self) -> None:
+        """Answer the suggestions still queued, then stop the batching thread."""
+        self.batcher.stop()
 
     def sync(self) -> bool:
         """Load the database's active version if it is not the one in memory; True when it changed."""
@@ -129,7 +143,14 @@ class ModelRegistry:
 
     def suggest(self, segments: list[Segment], min_confidence: float | None = None,
                 loaded: LoadedModel | None = None) -> list[dict]:
+        """The segments' records, scored together with other requests (blocking; after ``start``)."""
         loaded = loaded or self.current
-        with self._predict:
-            memory = self.memory.for_model(loaded) if self.memory is not None else None
-            return suggest_segments(loaded, segments, min_confidence, memory)
+        return self.batcher.suggest(loaded, segments, min_confidence, self._memory_for(loaded))
+
+    async def suggest_async(self, segments: list[Segment], min_confidence: float | None = None,
+                            loaded: LoadedModel | None = None) -> list[dict]:
+        loaded = loaded or self.current
+        return await self.batcher.suggest_async(loaded, segments, min_confidence, self._memory_for(loaded))
+
+    def _memory_for(self, loaded: LoadedModel):
+        return self.memory.for_model(loaded) if self.memory is not None else None

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     max_segment_chars: int = Field(default=MAX_SEGMENT_CHARS, description="longer turns are split below this")
     max_texts_per_request: int = Field(default=200, description="texts in one /suggest request")
     max_codes_per_decision: int = Field(default=20, description="codes in one decision")
+    # Micro-batching of suggestions in each worker (service/batching.py).
+    suggest_batch_texts: int = Field(default=32, ge=1,
+                                     description="texts scored together in one model call, from any number of requests")
+    suggest_batch_wait_ms: float = Field(default=5.0, ge=0,
+                                         description="how long a batch waits for more requests before it runs")
+    suggest_queue_texts: int = Field(default=4000, ge=1,
+                                     description="texts a worker lets wait for suggestions; past it a request gets 503")
 
     # The service (codeerhulp serve).
     retrain_resolution: Literal["consensus", "latest"] = Field(

@@ -40,6 +40,10 @@ class EncoderError(RuntimeError):
 
 
 class Encoder(Protocol):
+    """``encode`` may be called from several threads at once (a service worker's suggestions and a
+    retrain's evaluation share the process's one encoder): an encoder that is not thread-safe
+    serialises its own calls."""
+
     name: str
     dim: int
 
@@ -87,11 +91,13 @@ class SpacyVectorsEncoder:
             raise EncoderError(f"encoder spacy:{model}: the pipeline has no word vectors")
         self.dim = int(self._nlp.vocab.vectors.shape[1])
         self.name = f"spacy-{model}-{self._nlp.meta.get('version', '0')}"
+        self._lock = threading.Lock()  # a spaCy pipeline is not documented as thread-safe
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _l2(np.vstack([doc.vector for doc in self._nlp.pipe(texts, batch_size=64)]))
+        with self._lock:
+            return _l2(np.vstack([doc.vector for doc in self._nlp.pipe(texts, batch_size=64)]))
 
 
 class SentenceTransformerEncoder:
@@ -110,12 +116,14 @@ class SentenceTransformerEncoder:
         self.name = f"st-{directory.name}-{_dir_digest(directory)}"
         config = _encoder_json(directory)
         self._prefix = config.get("prefix", "")
+        self._lock = threading.Lock()  # sentence-transformers is not documented as thread-safe
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode([self._prefix + t for t in texts], batch_size=32,
-                                     normalize_embeddings=True, show_progress_bar=False)
+        with self._lock:
+            vectors = self._model.encode([self._prefix + t for t in texts], batch_size=32,
+                                         normalize_embeddings=True, show_progress_bar=False)
         return _l2(vectors)
 
 

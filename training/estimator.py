@@ -180,7 +180,15 @@ class CodeSuggester(BaseEstimator):
         return self.config or ModelConfig()
 
     def _dense(self, texts: list[str]) -> np.ndarray:
-        return self.encoder_.encode([normalise(t) for t in texts])
+        # Each distinct text is encoded once: the parts of a long turn share their question, and
+        # back-channels ("Ja.", "Klopt.") recur. A text's vector does not depend on the others.
+        normalised = [normalise(t) for t in texts]
+        distinct = list(dict.fromkeys(normalised))
+        vectors = self.encoder_.encode(distinct)
+        if len(distinct) == len(normalised):
+            return vectors
+        row = {text: i for i, text in enumerate(distinct)}
+        return vectors[[row[t] for t in normalised]]
 
     def memory_vectors(self, texts: list[str]):
         """L2-normalised vectors the confirmation memory compares (``training.memory``): the sentence

@@ -31,24 +31,37 @@ def follows_previous(segments: list[Segment]) -> list[bool]:
             and seg.speaker == segments[i - 1].speaker for i, seg in enumerate(segments)]
 
 
-def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None,
-                     memory: ConfirmationMemory | None = None, with_rule_codes: bool = False) -> list[dict]:
-    """Records for the segments of one document. With ``memory`` (the coders' confirmed segments,
-    ``training.memory``) the scores are blended with those of close confirmed segments, and each
-    record names the memory state and its share (``memory_weight``) beside the model version.
+def predict_segments(model, inputs: list[Inputs]) -> Predictions:
+    """Every head's scores for the inputs, in chunks of ``BATCH`` (bounded memory on a whole folder).
 
-    ``with_rule_codes``: when ``min_confidence`` replaces the model's own decision rule, each record
-    also gets ``rule_codes``, the codes the model would suggest by its rule, so agreement can judge
-    the model on what it suggests rather than on every code above an arbitrary cut.
-    """
-    model = loaded.model
-    # Scores per chunk (bounded memory on a whole folder), then the decision over the whole document,
-    # so a turn's context never stops at a chunk boundary.
-    parts = [model.predictions([Inputs(s.text, s.question) for s in segments[start:start + BATCH]])
-             for start in range(0, len(segments), BATCH)]
+    Each row depends only on its own input (the encoder runs texts one by one, see
+    ``training/e5_onnx.py``), so scores of several requests computed together are the scores each
+    would get alone: what lets the service batch requests of different clients."""
+    parts = [model.predictions(inputs[start:start + BATCH]) for start in range(0, len(inputs), BATCH)]
     if not parts:
-        return []
-    pred = Predictions(*(None if parts[0][k] is None else np.concatenate([p[k] for p in parts]) for k in range(4)))
+        return model.predictions([])
+    if len(parts) == 1:
+        return parts[0]
+    return concat_predictions(parts)
+
+
+def concat_predictions(parts: list[Predictions]) -> Predictions:
+    return Predictions(*(None if parts[0][k] is None else np.concatenate([p[k] for p in parts]) for k in range(4)))
+
+
+def slice_predictions(pred: Predictions, start: int, stop: int) -> Predictions:
+    return Predictions(*(None if a is None else a[start:stop] for a in pred))
+
+
+def segment_inputs(segments: list[Segment]) -> list[Inputs]:
+    return [Inputs(s.text, s.question) for s in segments]
+
+
+def records_from(loaded: LoadedModel, segments: list[Segment], pred: Predictions, min_confidence: float | None = None,
+                 memory: ConfirmationMemory | None = None, with_rule_codes: bool = False) -> list[dict]:
+    """The records of one document's segments from their scores: the decision runs over the whole
+    document, so a turn's context never stops at a chunk (or batch) boundary; see ``suggest_segments``."""
+    model = loaded.model
     pred = model.in_context(pred, follows_previous(segments))
     shares = None
     if memory is not None and memory.size:
@@ -78,6 +91,22 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
             record["meta"] = meta
         records.append(record)
     return records
+
+
+def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None,
+                     memory: ConfirmationMemory | None = None, with_rule_codes: bool = False) -> list[dict]:
+    """Records for the segments of one document. With ``memory`` (the coders' confirmed segments,
+    ``training.memory``) the scores are blended with those of close confirmed segments, and each
+    record names the memory state and its share (``memory_weight``) beside the model version.
+
+    ``with_rule_codes``: when ``min_confidence`` replaces the model's own decision rule, each record
+    also gets ``rule_codes``, the codes the model would suggest by its rule, so agreement can judge
+    the model on what it suggests rather than on every code above an arbitrary cut.
+    """
+    if not segments:
+        return []
+    pred = predict_segments(loaded.model, segment_inputs(segments))
+    return records_from(loaded, segments, pred, min_confidence, memory, with_rule_codes)
 
 
 def active_or_default(models_dir: str | Path = paths.DEFAULT_MODELS_DIR) -> str | None:

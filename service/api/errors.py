@@ -22,6 +22,7 @@ from training.codebook import CodebookError
 from training.segmenting import InputError
 
 from .. import repository
+from ..batching import Overloaded
 from ..db import WriteConflict
 from ..registry import NoModelError
 
@@ -58,6 +59,11 @@ def _handler(status_code: int):  # noqa: ANN202 - Starlette handler signature
     return handler
 
 
+async def _overloaded(_request: Request, exc: Exception) -> JSONResponse:
+    # A full suggestion queue is a moment's overload, not a fault: the client may retry.
+    return JSONResponse({"detail": printable(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+
 HttpErrorHandler = Callable[[Request, HTTPException], Awaitable[Response]]
 
 
@@ -81,3 +87,4 @@ def add_error_handlers(app: FastAPI, other_http_errors: HttpErrorHandler = http_
     app.add_exception_handler(HTTPException, _http_error(other_http_errors))
     for exc_type, code in STATUS_OF:
         app.add_exception_handler(exc_type, _handler(code))
+    app.add_exception_handler(Overloaded, _overloaded)

@@ -14,8 +14,11 @@ router = APIRouter(tags=["suggest"])
 
 
 @router.post("/suggest", response_model=schemas.SuggestResponse,
-             summary="Suggest codes for up to max_texts_per_request texts of up to max_segment_chars characters")
-def suggest(services: ServicesDep, _: CurrentUser, body: schemas.SuggestRequest) -> schemas.SuggestResponse:
+             summary="Suggest codes for up to max_texts_per_request texts of up to max_segment_chars characters",
+             responses={503: {"description": "this worker's suggestion queue is full; retry after Retry-After seconds"}})
+async def suggest(services: ServicesDep, _: CurrentUser, body: schemas.SuggestRequest) -> schemas.SuggestResponse:
+    # async: the request waits for its batch on the event loop, not in one of the server's threads,
+    # so many concurrent clients do not exhaust the thread pool the other routes need.
     settings = services.settings
     if not body.texts:
         raise Invalid("'texts' is empty; send at least one text")
@@ -34,6 +37,6 @@ def suggest(services: ServicesDep, _: CurrentUser, body: schemas.SuggestRequest)
                                "segments, or upload the whole document to POST /api/v1/documents")
         segments.append(Segment(id=seg_id or str(n), text=text, question=question))
     loaded = services.registry.current
-    records = services.registry.suggest(segments, body.min_confidence, loaded=loaded)
+    records = await services.registry.suggest_async(segments, body.min_confidence, loaded=loaded)
     return schemas.SuggestResponse(model_version=loaded.version, codebook_version=loaded.codebook_version,
                                    results=[schemas.SuggestRecord(**r) for r in records])
