@@ -3,7 +3,10 @@
 ``annotate()`` reads and segments the files in a pool of worker processes (reading a .docx and
 splitting a long transcript is pure-Python work that a thread pool would serialise on the GIL),
 while the main process runs the model over each file's segments as soon as it is ready (one model
-in memory, batched by :func:`training.suggest.suggest_segments`).
+in memory, batched by :func:`training.suggest.suggest_segments`). With ``cluster`` (a Dask
+scheduler's address) the whole per-file work, reading and suggesting, runs on the cluster's workers
+instead (:mod:`training.cluster`); everything else (what to skip, failures, the outputs) is the
+same code in both cases.
 
 Output folder
 -------------
@@ -93,6 +96,8 @@ class AnnotateResult:
     replaced: list[Path] = field(default_factory=list)  # files this run overwrote
     pseudonym_key: Path | None = None
     renamed: dict[str, str] = field(default_factory=dict)  # pseudonymised name -> original, this run
+    # On a cluster: worker address -> how often that worker process loaded the model (once, normally).
+    worker_model_loads: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -134,7 +139,8 @@ def _settings_key(min_confidence: float | None, max_segment_chars: int) -> str:
 # ---------------------------------------------------------------- records
 
 
-def _records_for(prepared: PreparedFile, loaded: Any, min_confidence: float | None) -> list[dict]:
+def annotate_records(prepared: PreparedFile, loaded: Any, min_confidence: float | None) -> list[dict]:
+    """The records of one prepared file: the per-file work after reading, locally or on a cluster worker."""
     from .suggest import suggest_segments
 
     segments = [seg for doc in prepared.documents for seg in doc.segments]
@@ -175,6 +181,11 @@ def _file_result(prepared: PreparedFile, meta: FileMeta, records: list[dict], lo
 # ---------------------------------------------------------------- the run
 
 
+def unexpected_failure(rel: str, exc: BaseException, where: str = "") -> str:
+    """The reason reported for a file that failed with an error nobody foresaw (a local or a cluster run)."""
+    return f"{rel}: onverwachte fout{where} ({type(exc).__name__}: {exc})"
+
+
 def _prepare_all(todo: list[tuple[Path, str, FileMeta]], name_map: dict[str, str], workers: int,
                  max_bytes: int, max_segment_chars: int) -> Iterable[tuple[str, PreparedFile | None, str | None]]:
     """Yield (relpath, prepared or None, error or None) as files finish, reading ahead in a pool."""
@@ -186,7 +197,7 @@ def _prepare_all(todo: list[tuple[Path, str, FileMeta]], name_map: dict[str, str
                 yield rel, None, str(exc)
             except Exception as exc:  # one broken file must not stop the folder
                 log.debug("unexpected error on %s", rel, exc_info=True)
-                yield rel, None, f"{rel}: onverwachte fout ({type(exc).__name__}: {exc})"
+                yield rel, None, unexpected_failure(rel, exc)
         return
     # spawn, not fork: the parent holds a loaded model and tqdm's thread, neither of which a
     # forked child should inherit; the workers import only training.batch (standard library).
@@ -207,7 +218,7 @@ def _prepare_all(todo: list[tuple[Path, str, FileMeta]], name_map: dict[str, str
                 except InputError as exc:
                     yield rel, None, str(exc)
                 except Exception as exc:
-                    yield rel, None, f"{rel}: onverwachte fout ({type(exc).__name__}: {exc})"
+                    yield rel, None, unexpected_failure(rel, exc)
 
 
 # Loaded models by (models dir, version). Versions are immutable directories, so a version once
@@ -237,6 +248,7 @@ def annotate(
     model_version: str | None = None,
     manifest: str | Path | Manifest | None = None,
     workers: int = 1,
+    cluster: str | None = None,
     min_confidence: float | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     max_segment_chars: int = MAX_SEGMENT_CHARS,
@@ -247,7 +259,8 @@ def annotate(
     """Annotate every supported file under ``inputs`` into ``outdir``; see the module docstring.
 
     Failing files are collected in the result (and ``failures.csv``) while the rest is processed;
-    errors that concern the whole run (no model, unreadable manifest, no input) raise.
+    errors that concern the whole run (no model, unreadable manifest, no input, a cluster that cannot
+    be reached or whose workers hold another model) raise.
     ``pseudonym_key`` is where the key of pseudonymised file names goes (default: next to
     ``outdir``, never inside it).
     """
@@ -328,8 +341,18 @@ def annotate(
     bar = tqdm(total=len(files), desc="annotate", unit="file", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
     bar.update(len(result.skipped))
+    if cluster:
+        from .cluster import annotate_on_cluster
+
+        # (relpath, prepared, records, error): the workers read and suggest each file.
+        outcomes = annotate_on_cluster(cluster, todo, name_map, loaded, models_dir, min_confidence, max_bytes,
+                                       max_segment_chars, result)
+    else:
+        # (relpath, prepared, None, error): the pool reads; the records are made here, one model in memory.
+        outcomes = ((rel, prepared, None, error)
+                    for rel, prepared, error in _prepare_all(todo, name_map, workers, max_bytes, max_segment_chars))
     try:
-        for rel, prepared, error in _prepare_all(todo, name_map, workers, max_bytes, max_segment_chars):
+        for rel, prepared, records, error in outcomes:
             bar.update(1)
             if prepared is not None:
                 clash = next((s.id for d in prepared.documents for s in d.segments
@@ -345,7 +368,8 @@ def annotate(
                     (outdir / old["result"]).unlink(missing_ok=True)
                     removed = True
                 continue
-            records = _records_for(prepared, loaded, min_confidence)
+            if records is None:
+                records = annotate_records(prepared, loaded, min_confidence)
             name = _result_name(rel)
             _write_json_atomically(outdir / name, _file_result(prepared, metas[rel], records, loaded))
             ids = [r["id"] for r in records]
@@ -362,6 +386,9 @@ def annotate(
             result.n_segments += len(records)
     finally:
         bar.close()
+        close = getattr(outcomes, "close", None)
+        if close:
+            close()  # a cluster run: cancel what is still running and disconnect
         _write_json_atomically(outdir / STATE_FILE, state)
 
     result.failed.sort()

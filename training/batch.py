@@ -335,6 +335,24 @@ def _in_dutch(exc: InputError) -> InputError:
     return InputError(message)
 
 
+def read_input(path: Path, relpath: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of an input file, refused (InputError) before reading when over ``max_bytes``.
+
+    A local run reads here; a cluster run reads here on the client and sends the bytes to a worker."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(_too_large(relpath, size, max_bytes))
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{relpath}: kan niet gelezen worden ({exc.strerror})") from None
+
+
+def _too_large(relpath: str, size: int, max_bytes: int) -> str:
+    return (f"{relpath}: {size / 1_048_576:.1f} MB is groter dan de grens van "
+            f"{max_bytes / 1_048_576:.0f} MB; splits het bestand")
+
+
 def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[str, str],
                  max_bytes: int = MAX_FILE_BYTES, max_segment_chars: int = MAX_SEGMENT_CHARS,
                  raw: bytes | None = None) -> PreparedFile:
@@ -345,17 +363,9 @@ def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[
         raise InputError(f"{relpath}: bestandstype {suffix or '(geen)'} wordt niet gelezen; gebruik "
                          f"{', '.join(BATCH_SUFFIXES)}")
     if raw is None:
-        try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise InputError(f"{relpath}: {size / 1_048_576:.1f} MB is groter dan de grens van "
-                                 f"{max_bytes / 1_048_576:.0f} MB; splits het bestand")
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{relpath}: kan niet gelezen worden ({exc.strerror})") from None
+        raw = read_input(path, relpath, max_bytes)
     if len(raw) > max_bytes:
-        raise InputError(f"{relpath}: {len(raw) / 1_048_576:.1f} MB is groter dan de grens van "
-                         f"{max_bytes / 1_048_576:.0f} MB; splits het bestand")
+        raise InputError(_too_large(relpath, len(raw), max_bytes))
     digest = sha256_bytes(raw)
     if not raw.strip():
         raise InputError(f"{relpath}: het bestand is leeg")

@@ -76,6 +76,9 @@ def register(sub) -> None:
                         "(standaard: UITVOERMAP-pseudoniemen.csv ernaast)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                    help="bestanden die tegelijk gelezen worden (standaard: min(4, CPU's); 1 leest in het hoofdproces)")
+    p.add_argument("--cluster", metavar="tcp://HOST:8786",
+                   help="het werk per bestand (lezen en voorstellen) op de workers van deze Dask-scheduler doen in "
+                        "plaats van op deze computer (extra: pip install 'codeerhulp[cluster]'; zie docs/batch.md)")
     p.add_argument("--min-confidence", type=float, metavar="X",
                    help="codes met zekerheid >= X houden (standaard: de drempel van het model); de overeenstemming "
                         "beoordeelt het model altijd op zijn eigen drempel")
@@ -198,20 +201,28 @@ def _ci(value: list[float] | None) -> str:
 
 def cmd_annotate(args) -> int:
     from training.annotate import annotate
+    from training.cluster import ClusterError
 
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise CliError("--min-confidence moet tussen 0 en 1 liggen")
     if args.workers < 1:
         raise CliError("--workers moet minstens 1 zijn")
+    if args.cluster is not None and not args.cluster.strip():
+        raise CliError("--cluster heeft het adres van een Dask-scheduler nodig, bijvoorbeeld tcp://rekenserver:8786")
     settings = get_settings()
-    result = annotate(
-        args.paths, args.outdir,
-        models_dir=args.models_dir or settings.models_dir, codebook_path=_codebook_path(args),
-        model_version=args.model_version, manifest=args.manifest, workers=args.workers,
-        min_confidence=args.min_confidence, max_bytes=settings.max_upload_bytes,
-        max_segment_chars=settings.max_segment_chars, progress=not args.no_progress, announce=_say,
-        pseudonym_key=args.pseudonym_key,
-    )
+    try:
+        result = annotate(
+            args.paths, args.outdir,
+            models_dir=args.models_dir or settings.models_dir, codebook_path=_codebook_path(args),
+            model_version=args.model_version, manifest=args.manifest, workers=args.workers, cluster=args.cluster,
+            min_confidence=args.min_confidence, max_bytes=settings.max_upload_bytes,
+            max_segment_chars=settings.max_segment_chars, progress=not args.no_progress, announce=_say,
+            pseudonym_key=args.pseudonym_key,
+        )
+    except ClusterError as exc:
+        raise CliError(f"cluster: {exc}") from None
+    if result.worker_model_loads:
+        print(f"cluster {args.cluster}: {len(result.worker_model_loads)} workers, elk met model {result.model_version}")
     print(f"model {result.model_version}: {len(result.annotated)} bestanden geannoteerd ({result.n_segments} "
           f"fragmenten), {len(result.skipped)} ongewijzigd overgeslagen, {len(result.failed)} mislukt")
     print(f"dataset: {result.n_dataset_segments} fragmenten in {result.outdir}")
