@@ -4,6 +4,7 @@ a large request does not hold back a small one, and a full queue refuses clearly
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from training.artifacts import load_model, read_active
 from training.segmenting import Segment, read_file
 from training.suggest import suggest_segments
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 
 TEXTS = [
     "Ik heb dit jaar veel ruimte gekregen van de schoolleiding om te experimenteren.",

@@ -4,6 +4,7 @@ model once each and refuse to work with another model than the client's."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from training.cluster import ClusterError, check_workers, model_identity
 
 distributed = pytest.importorskip("distributed")
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 MATERIAL = ROOT / "examples" / "batch" / "materiaal"
 MANIFEST = ROOT / "examples" / "batch" / "manifest.csv"
 
