@@ -177,9 +177,9 @@ def upload_parts(loaded, interview: Path, tmp: Path) -> dict:
     t = time.perf_counter()
     parsed = read_bytes(raw, interview.name)
     out["segment"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     records = suggest_segments(loaded, parsed.segments)
-    out["suggest"] = time.perf_counter() - t
+    out["suggest"], out["suggest_cpu"] = time.perf_counter() - t, time.process_time() - c
     inputs = [Inputs(s.text, s.question) for s in parsed.segments]
     distinct = list(dict.fromkeys([normalise(x.text) for x in inputs] + [normalise(x.question) for x in inputs if x.question]))
     t, c = time.perf_counter(), time.process_time()
@@ -510,7 +510,8 @@ def write_section(path: Path, results: dict, args: argparse.Namespace) -> None:
         f"question), {len(ups)} uploads one after another: median **{ups[len(ups) // 2]:.2f} s**, best {ups[0]:.2f} s, "
         f"worst {ups[-1]:.2f} s (target < 3 s: **{'reached' if ups[len(ups) // 2] < 3 else 'not reached'}** by the "
         f"median). In-process, the same work: segmenting {parts['segment'] * 1000:.0f} ms, scoring "
-        f"{parts['suggest']:.2f} s of which the encoder {parts['encoder']:.2f} s ({parts['encoded_texts']} distinct "
+        f"{parts['suggest']:.2f} s ({parts['suggest_cpu']:.2f} s of CPU: on {cpu} otherwise idle cores about "
+        f"{parts['suggest_cpu'] / cpu:.2f} s) of which the encoder {parts['encoder']:.2f} s ({parts['encoded_texts']} distinct "
         f"texts: answers and questions), storing (SQLite) {parts['store'] * 1000:.0f} ms; the rest of the "
         "HTTP time is the multipart upload, the response with every segment and the other worker's share of the CPU.",
         "",
