@@ -496,7 +496,7 @@ def write_section(path: Path, results: dict, args: argparse.Namespace) -> None:
            f"{call['32_per_call_ms']:.1f} ms of CPU per text (batched) on {cpu} cores a round of 32 takes at least "
            f"{floor_ms:.0f} ms, and a request waits for the batch running when it arrives plus its own, so p95 cannot "
            f"fall below ~{floor_ms:.0f} ms on this machine whatever the batching. The e5-small encoder alone is "
-           f"{encoder_ms:.1f} ms of CPU per text here ({parts['encoder'] / parts['suggest']:.0%} of an upload's scoring time; "
+           f"{encoder_ms:.1f} ms of CPU per text here ({parts['encoder_cpu'] / parts['suggest_cpu']:.0%} of an upload's scoring CPU; "
            "see the encoder section for how close it runs to the machine's int8 limit); 50 ms at 32 clients needs "
            f"about {50 * cpu / 32:.1f} ms of CPU per text on {cpu} cores, i.e. more cores (the service scales with "
            "workers on more cores or machines) or a smaller encoder, which would change the model's vectors."),
