@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,12 @@ log = logging.getLogger(__name__)
 MIN_SHARE = 8
 
 
+# Gives a request's confirmation memory (``training.memory``). Called on the batching thread under the
+# model lock, never by the client: bringing the memory up to date encodes the newly confirmed
+# segments through the served encoder and its vector cache, which are not thread-safe.
+MemorySource = Callable[[], Any]
+
+
 class Overloaded(RuntimeError):
     """The queue of this worker is full; the client should retry after a moment."""
 
@@ -51,7 +58,7 @@ class _Request:
     inputs: list[Inputs]
     min_confidence: float | None
     future: Future
-    memory: Any = None  # the confirmation memory for this model, if the service keeps one
+    memory: MemorySource | None = None  # gives the confirmation memory for this model, if the service keeps one
     scheduled: int = 0  # inputs handed to a batch so far
     parts: list[tuple[int, Predictions]] = field(default_factory=list)
 
@@ -90,7 +97,7 @@ class SuggestBatcher:
     # ------------------------------------------------------------------ clients
 
     def submit(self, loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None,
-               memory: Any = None) -> Future:
+               memory: MemorySource | None = None) -> Future:
         """Queue the segments of one request; the future's result is their records."""
         future: Future = Future()
         if not segments:
@@ -112,12 +119,13 @@ class SuggestBatcher:
         return future
 
     def suggest(self, loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None,
-                memory: Any = None) -> list[dict]:
+                memory: MemorySource | None = None) -> list[dict]:
         """Blocking: for a worker thread (uploads, a retrain's bookkeeping)."""
         return self.submit(loaded, segments, min_confidence, memory).result()
 
     async def suggest_async(self, loaded: LoadedModel, segments: list[Segment],
-                            min_confidence: float | None = None, memory: Any = None) -> list[dict]:
+                            min_confidence: float | None = None,
+                            memory: MemorySource | None = None) -> list[dict]:
         """For the event loop: waits without holding one of the server's worker threads."""
         return await asyncio.wrap_future(self.submit(loaded, segments, min_confidence, memory))
 
@@ -224,7 +232,8 @@ class SuggestBatcher:
         try:
             parts = [p for _, p in sorted(request.parts, key=lambda part: part[0])]
             pred = parts[0] if len(parts) == 1 else concat_predictions(parts)
-            records = records_from(request.loaded, request.segments, pred, request.min_confidence, request.memory)
+            memory = request.memory() if request.memory is not None else None  # under the model lock: see MemorySource
+            records = records_from(request.loaded, request.segments, pred, request.min_confidence, memory)
         except BaseException as exc:  # noqa: BLE001
             log.exception("building the records of a request failed")
             request.future.set_exception(exc)

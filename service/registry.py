@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from pathlib import Path
 
 from training.artifacts import ArtifactError, LoadedModel, list_versions, load_model
@@ -22,7 +23,7 @@ from training.segmenting import Segment
 from training.suggest import active_or_default
 
 from . import repository
-from .batching import SuggestBatcher
+from .batching import MemorySource, SuggestBatcher
 from .db import Database
 from .memory import MemoryKeeper
 
@@ -145,12 +146,17 @@ class ModelRegistry:
                 loaded: LoadedModel | None = None) -> list[dict]:
         """The segments' records, scored together with other requests (blocking; after ``start``)."""
         loaded = loaded or self.current
-        return self.batcher.suggest(loaded, segments, min_confidence, self._memory_for(loaded))
+        return self.batcher.suggest(loaded, segments, min_confidence, self._memory_source(loaded))
 
     async def suggest_async(self, segments: list[Segment], min_confidence: float | None = None,
                             loaded: LoadedModel | None = None) -> list[dict]:
         loaded = loaded or self.current
-        return await self.batcher.suggest_async(loaded, segments, min_confidence, self._memory_for(loaded))
+        return await self.batcher.suggest_async(loaded, segments, min_confidence, self._memory_source(loaded))
 
-    def _memory_for(self, loaded: LoadedModel):
-        return self.memory.for_model(loaded) if self.memory is not None else None
+    def _memory_source(self, loaded: LoadedModel) -> MemorySource | None:
+        # Not built here: a rebuild encodes through the served encoder's cache, so the batching thread
+        # builds it under the prediction lock (as suggest did before batching), and the event loop
+        # never waits for the database query that tells whether a rebuild is due.
+        if self.memory is None:
+            return None
+        return partial(self.memory.for_model, loaded)

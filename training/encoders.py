@@ -40,9 +40,10 @@ class EncoderError(RuntimeError):
 
 
 class Encoder(Protocol):
-    """``encode`` may be called from several threads at once (a service worker's suggestions and a
-    retrain's evaluation share the process's one encoder): an encoder that is not thread-safe
-    serialises its own calls."""
+    """An encoder that is not thread-safe serialises its own ``encode`` calls. The service does not
+    rely on it alone: its worker's suggestions and a retrain's evaluation take turns under the
+    registry's prediction lock, because the :class:`CachedEncoder` around the encoder is not
+    thread-safe."""
 
     name: str
     dim: int

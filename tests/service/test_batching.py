@@ -12,6 +12,8 @@ import pytest
 from service.batching import Overloaded, SuggestBatcher
 from tests.service.conftest import add_user, auth
 from training.artifacts import load_model, read_active
+from training.data import Code
+from training.memory import ConfirmationMemory, Remembered
 from training.segmenting import Segment, read_file
 from training.suggest import suggest_segments
 
@@ -113,6 +115,31 @@ def test_a_failing_batch_fails_its_requests_and_the_thread_goes_on(loaded):
         assert [r["text"] for r in batcher.suggest(loaded, adhoc(TEXTS[:2]))] == TEXTS[:2]
     finally:
         batcher.stop()
+
+
+def test_the_memory_is_built_by_the_batching_thread_under_the_model_lock(loaded):
+    # Building the confirmation memory encodes through the served encoder's cache, which is not
+    # thread-safe: the batcher must build it itself, with the model lock held, not the client.
+    segments = adhoc(TEXTS[:2])
+    top = suggest_segments(loaded, segments, 0.0)[1]["codes"][0]
+    memory = ConfirmationMemory(loaded.model, [Remembered("c1", TEXTS[1], (Code(top["factor"], top["richting"],
+                                                                               top["aard"]),))])
+    calls: list[tuple[str, bool]] = []
+    batcher = SuggestBatcher(max_texts=8, wait_seconds=0.0)
+    batcher.model_lock = threading.Lock()
+
+    def memory_source() -> ConfirmationMemory:
+        calls.append((threading.current_thread().name, batcher.model_lock.locked()))
+        return memory
+
+    batcher.start()
+    try:
+        records = batcher.suggest(loaded, segments, 0.0, memory=memory_source)
+    finally:
+        batcher.stop()
+    assert calls == [("suggest-batcher", True)]
+    assert records == suggest_segments(loaded, segments, 0.0, memory)  # the memory was blended in
+    assert records[1]["memory_state"] == memory.state and records[1]["memory_weight"] > 0
 
 
 def test_the_api_answers_503_with_retry_after_when_the_queue_is_full(client, loaded):
