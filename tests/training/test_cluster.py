@@ -4,6 +4,8 @@ model once each and refuse to work with another model than the client's."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,26 +29,67 @@ def cluster():
         yield local
 
 
-def test_the_cluster_run_gives_the_local_run_s_dataset(tmp_path, trained_models_dir, cluster):
-    local = annotate([MATERIAL], tmp_path / "local", models_dir=trained_models_dir, manifest=MANIFEST, workers=1)
-    remote = annotate([MATERIAL], tmp_path / "cluster", models_dir=trained_models_dir, manifest=MANIFEST,
+@pytest.fixture
+def material(tmp_path) -> Path:
+    """The example folder plus what the batch forgives: a file name with a listed name in it, a
+    .jsonl with a bad line, a Windows-1252 transcript."""
+    folder = tmp_path / "materiaal"
+    shutil.copytree(MATERIAL, folder)
+    (folder / "bram.txt").write_text("I: Hoe ging het, Bram?\nBram: Goed, ik voel veel ruimte in mijn lessen.\n",
+                                     encoding="utf-8")
+    lines = [json.dumps({"id": "L2-a", "text": "Ik heb veel ruimte gekregen van de schoolleiding."}),
+             '{"id": "L2-b", "text": "afgebroken',
+             json.dumps({"id": "L2-c", "text": "Er is geen tijd, alles gaat 's avonds."})]
+    (folder / "L2_start.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "L4_eind.txt").write_bytes("I: Hoe ging het?\nL4: Heel goed \u2013 veel ideeën.\n".encode("cp1252"))
+    return folder
+
+
+def _file_results(outdir: Path) -> dict[str, dict]:
+    results = {}
+    for path in sorted((outdir / "files").glob("*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        result.pop("annotated_at")
+        results[path.name] = result
+    return results
+
+
+def _inside(paths: list[Path], outdir: Path) -> list[str]:
+    return sorted(p.relative_to(outdir).as_posix() for p in paths if outdir in p.parents)
+
+
+def test_the_cluster_run_gives_the_local_run_s_outputs(tmp_path, material, trained_models_dir, cluster):
+    local = annotate([material], tmp_path / "local", models_dir=trained_models_dir, manifest=MANIFEST, workers=1)
+    remote = annotate([material], tmp_path / "cluster", models_dir=trained_models_dir, manifest=MANIFEST,
                       cluster=cluster.scheduler_address)
 
-    assert sorted(remote.annotated) == sorted(local.annotated) and remote.annotated
+    assert sorted(remote.annotated) == sorted(local.annotated) and "L5.txt" in remote.annotated
     assert remote.failed == local.failed
     assert [rel for rel, _ in remote.failed] == ["kapot.docx"]  # the broken file, with the same reason
+    assert remote.bad_lines == local.bad_lines == [("L2_start.jsonl", 2, local.bad_lines[0][2])]
+    assert remote.notices == local.notices and any("Windows-1252" in n for n in remote.notices)
+    assert remote.renamed == local.renamed == {"L5.txt": "bram.txt"}
+    assert remote.exit_code == local.exit_code == 1
     assert remote.n_segments == local.n_segments > 0
     for name in (DATASET_CSV, RECORDS_FILE, FAILURES_CSV):
         assert (tmp_path / "cluster" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert "line" in (tmp_path / "cluster" / FAILURES_CSV).read_text(encoding="utf-8").splitlines()[0]
+    assert _file_results(tmp_path / "cluster") == _file_results(tmp_path / "local")
+    assert remote.pseudonym_key.read_bytes() == local.pseudonym_key.read_bytes()
+    assert remote.pseudonym_key.parent == tmp_path  # next to the output folder, not in it
+    # The same files written (the key's name follows its output folder's).
+    assert remote.pseudonym_key in remote.written and local.pseudonym_key in local.written
+    assert _inside(remote.written, tmp_path / "cluster") == _inside(local.written, tmp_path / "local")
     # Both workers took part, and each loaded the model exactly once for all its files.
     assert len(remote.worker_model_loads) == 2
     assert set(remote.worker_model_loads.values()) == {1}
 
-    # A rerun skips every unchanged file (nothing is sent to the workers) and still reports the broken one.
-    again = annotate([MATERIAL], tmp_path / "cluster", models_dir=trained_models_dir, manifest=MANIFEST,
+    # A rerun skips every unchanged file (nothing is sent to the workers) and still reports the
+    # broken file and the bad line.
+    again = annotate([material], tmp_path / "cluster", models_dir=trained_models_dir, manifest=MANIFEST,
                      cluster=cluster.scheduler_address)
     assert again.annotated == [] and sorted(again.skipped) == sorted(local.annotated)
-    assert again.failed == local.failed
+    assert again.failed == local.failed and again.bad_lines == local.bad_lines
     assert set(again.worker_model_loads.values()) == {1}  # the workers kept their model between runs
 
 
