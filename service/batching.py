@@ -91,7 +91,7 @@ class SuggestBatcher:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        # Held around every model call when set: the registry shares it with a retrain's evaluation.
+        # Held around every model call and memory build when set: the registry's prediction lock.
         self.model_lock: threading.Lock | None = None
 
     # ------------------------------------------------------------------ clients
@@ -120,7 +120,7 @@ class SuggestBatcher:
 
     def suggest(self, loaded: LoadedModel, segments: list[Segment], min_confidence: float | None = None,
                 memory: MemorySource | None = None) -> list[dict]:
-        """Blocking: for a worker thread (uploads, a retrain's bookkeeping)."""
+        """Blocking: for a worker thread (an upload, suggesting a document again)."""
         return self.submit(loaded, segments, min_confidence, memory).result()
 
     async def suggest_async(self, loaded: LoadedModel, segments: list[Segment],

@@ -45,8 +45,9 @@ class ModelRegistry:
         self.batcher = batcher or SuggestBatcher()
         self._loaded: LoadedModel | None = None
         self._swap = threading.Lock()     # one load at a time in this process
-        # The served encoder's vector cache is not thread-safe: the batching thread and a retrain's
-        # evaluation take turns (an evaluation holds it for its whole run, as before batching).
+        # The served encoder and its vector cache are not thread-safe: every use of the model in this
+        # worker holds this lock. Retrains run in the job worker's process, so today the batching
+        # thread is its only holder; the lock keeps the next caller of the model from racing it.
         self._predict = threading.Lock()
         self.batcher.model_lock = self._predict
         self._refused: set[str] = set()   # versions already refused, so the poll does not log every 2 s

@@ -41,9 +41,8 @@ class EncoderError(RuntimeError):
 
 class Encoder(Protocol):
     """An encoder that is not thread-safe serialises its own ``encode`` calls. The service does not
-    rely on it alone: its worker's suggestions and a retrain's evaluation take turns under the
-    registry's prediction lock, because the :class:`CachedEncoder` around the encoder is not
-    thread-safe."""
+    rely on it alone: in a web worker every use of the model holds the registry's prediction lock,
+    because the :class:`CachedEncoder` around the encoder is not thread-safe."""
 
     name: str
     dim: int
