@@ -37,6 +37,7 @@ from training import paths  # noqa: E402
 from training.artifacts import load_model, read_active  # noqa: E402
 from training.codebook import load_codebook  # noqa: E402
 from training.data import load_corpus  # noqa: E402
+from training.decision import take  # noqa: E402
 from training.estimator import CodeSuggester, Predictions  # noqa: E402
 from training.evaluate import evaluate_suggestions  # noqa: E402
 from training.memory import ConfirmationMemory, Remembered  # noqa: E402
@@ -62,10 +63,6 @@ def project_orders(split, seeds: int) -> list[list[tuple[str, str]]]:
 def scored(model, split, rows: list[int], pred: Predictions) -> dict:
     examples = [split[i].example for i in rows]
     return evaluate_suggestions(examples, model.suggest_from(pred), list(model.factor_ids_), pred.factor_p)["summary"]
-
-
-def take(pred: Predictions, rows: list[int]) -> Predictions:
-    return Predictions(*(None if p is None else p[rows] for p in pred))
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from service import repository
 from service.db import Database, migrate
 from service.settings import Settings
+from training.processes import process_alive, process_id
 from tests.conftest import POSTGRES_READY_TIMEOUT, POSTGRES_URL, SERVER_START_TIMEOUT
 from training import paths
 
@@ -133,6 +134,11 @@ def suggest_again(settings: Settings, document: dict, code: dict[str, str], mode
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process of this host still runs (the job queue's own check, training.processes)."""
+    return bool(process_alive(process_id(pid)))
 
 
 def form_token(html: str) -> str:

@@ -26,7 +26,7 @@ from service.tables import Job, ModelActivation, ModelVersion, utcnow
 from service.worker import run_leased_retrain
 from training.artifacts import MODEL_NAME, OWNER_FILE, list_versions, remove_unfinished
 
-from .conftest import add_user, auth, settings_env
+from .conftest import add_user, auth, pid_running, settings_env
 
 TEXT = "Ik heb veel ruimte gekregen van de schoolleiding om te experimenteren met formatief evalueren."
 
@@ -46,13 +46,6 @@ def wait_until(condition, timeout: float = 240, step: float = 0.1):
 def pid_of(worker: str) -> int:
     return int(worker.rpartition(":")[2])
 
-
-def pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture

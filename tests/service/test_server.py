@@ -3,7 +3,6 @@ following a promotion, and ``kill -9`` during a retrain."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -18,15 +17,8 @@ from service.db import Database
 from service.tables import Decision, Job, ModelActivation, ModelVersion
 from training.artifacts import list_versions
 
-from .conftest import add_user, auth
+from .conftest import add_user, auth, pid_running
 from .test_api import copy_version
-
-def pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 N_DECISIONS = 5000
