@@ -158,7 +158,9 @@ def test_kill_9_during_retrain(settings, server_factory):
     finally:
         db.dispose()
     # The service still works: suggestions come from the previous model.
-    r = httpx.post(f"{restarted.url}/api/v1/suggest", headers=auth(coder), json={"texts": ["Ik heb veel ruimte."]})
+    # The first suggestion of a restarted server opens its encoder: seconds on a busy machine, hence the timeout.
+    r = httpx.post(f"{restarted.url}/api/v1/suggest", headers=auth(coder), json={"texts": ["Ik heb veel ruimte."]},
+                   timeout=120)
     assert r.status_code == 200 and r.json()["model_version"] == served
 
 

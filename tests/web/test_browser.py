@@ -60,9 +60,12 @@ def ctrl_enter(driver) -> None:
 
 
 def wait(driver, condition, timeout: float = 15):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    # The pages re-render parts of themselves while polling (the job status every second): an element found a
+    # moment ago may be gone when its text is read, which only means "look again".
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def by_id(driver, element_id: str):
