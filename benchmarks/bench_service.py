@@ -422,7 +422,7 @@ def main() -> int:
         codebook = __import__("training.codebook", fromlist=["load_codebook"]).load_codebook(settings.codebook_path)
         for i, sid in enumerate(segment_ids):
             body = schemas.DecisionIn(segment_id=sid, action="accept" if i % 4 else "no_code")
-            db.write(lambda s, b=body: repository.record_decision(s, user, b, codebook, 20))
+            db.write(lambda s, b=body: repository.record_decision(s, user, b, codebook, 20, blind_coding=True))
         params = {"resolution": "consensus", "promote": False, "holdout_share": 0.2, "tolerance": 0.0}
         jobs.enqueue_retrain(db, None, params)
         lease = jobs.claim_next(db, jobs.worker_id(), settings.job_stale_seconds)

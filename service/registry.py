@@ -144,20 +144,22 @@ class ModelRegistry:
         return load_model(self.models_dir, version)
 
     def suggest(self, segments: list[Segment], min_confidence: float | None = None,
-                loaded: LoadedModel | None = None) -> list[dict]:
-        """The segments' records, scored together with other requests (blocking; after ``start``)."""
+                loaded: LoadedModel | None = None, memory_without_document: int | None = None) -> list[dict]:
+        """The segments' records, scored together with other requests (blocking; after ``start``).
+        ``memory_without_document``: leave that document's confirmations out of the memory (blind coding)."""
         loaded = loaded or self.current
-        return self.batcher.suggest(loaded, segments, min_confidence, self._memory_source(loaded))
+        return self.batcher.suggest(loaded, segments, min_confidence,
+                                    self._memory_source(loaded, memory_without_document))
 
     async def suggest_async(self, segments: list[Segment], min_confidence: float | None = None,
                             loaded: LoadedModel | None = None) -> list[dict]:
         loaded = loaded or self.current
         return await self.batcher.suggest_async(loaded, segments, min_confidence, self._memory_source(loaded))
 
-    def _memory_source(self, loaded: LoadedModel) -> MemorySource | None:
+    def _memory_source(self, loaded: LoadedModel, without_document: int | None = None) -> MemorySource | None:
         # Not built here: a rebuild encodes through the served encoder's cache, so the batching thread
         # builds it under the prediction lock (as suggest did before batching), and the event loop
         # never waits for the database query that tells whether a rebuild is due.
         if self.memory is None:
             return None
-        return partial(self.memory.for_model, loaded)
+        return partial(self.memory.for_model, loaded, without_document)

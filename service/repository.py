@@ -16,6 +16,7 @@ from training.segmenting import Document as ParsedDocument
 
 from . import schemas, sessions
 from .security import hash_token, new_token
+from .visibility import Viewer, coding_is_blind, decision_is_blind
 from .tables import (ROLES, Decision, Document, Job, ModelActivation, ModelVersion, Segment, Suggestion, User, as_utc,
                      utcnow)
 
@@ -174,17 +175,44 @@ def _n_segments(session: Session, document_ids: Iterable[int]) -> dict[int, int]
     return {doc_id: n for doc_id, n in rows}
 
 
-def _summary(document: Document, n_segments: int, uploader: str) -> dict[str, Any]:
+def _summary(document: Document, n_segments: int, uploader: str, blind_coding: bool) -> dict[str, Any]:
     return {"id": document.id, "name": document.name, "respondent": document.respondent, "role": document.role,
             "moment": document.moment, "plg": document.plg, "kind": document.kind, "n_segments": n_segments,
-            "uploaded_by": uploader, "created_at": as_utc(document.created_at)}
+            "uploaded_by": uploader, "created_at": as_utc(document.created_at),
+            "discussion_opened_at": as_utc(document.discussion_opened_at),
+            "blind": coding_is_blind(blind_coding, document.discussion_opened_at)}
 
 
-def list_documents(session: Session, limit: int = 100, offset: int = 0) -> list[schemas.DocumentSummary]:
+def list_documents(session: Session, limit: int = 100, offset: int = 0, *,
+                   blind_coding: bool) -> list[schemas.DocumentSummary]:
     rows = session.execute(select(Document, User.name).join(User, User.id == Document.uploaded_by)
                            .order_by(Document.id).limit(limit).offset(offset)).all()
     counts = _n_segments(session, (d.id for d, _ in rows))
-    return [schemas.DocumentSummary(**_summary(d, counts.get(d.id, 0), name)) for d, name in rows]
+    return [schemas.DocumentSummary(**_summary(d, counts.get(d.id, 0), name, blind_coding)) for d, name in rows]
+
+
+def document_summary(session: Session, document_id: int, *, blind_coding: bool) -> schemas.DocumentSummary:
+    row = session.execute(select(Document, User.name).join(User, User.id == Document.uploaded_by)
+                          .where(Document.id == document_id)).first()
+    if row is None:
+        raise NotFound(f"document {document_id} does not exist")
+    counts = _n_segments(session, [document_id])
+    return schemas.DocumentSummary(**_summary(row[0], counts.get(document_id, 0), row[1], blind_coding))
+
+
+def set_discussion(session: Session, document_id: int, opened: bool) -> Document:
+    """Open a document for discussion (every coder sees every decision on it) or close it again
+    (blind once more). Opening an open document keeps when it was first opened."""
+    document = session.get(Document, document_id, with_for_update=True)
+    if document is None:
+        raise NotFound(f"document {document_id} does not exist")
+    if not opened:
+        document.discussion_opened_at = None
+    elif document.discussion_opened_at is None:
+        document.discussion_opened_at = utcnow()
+    session.flush()
+    log.info("document %d %s for discussion", document_id, "opened" if opened else "closed")
+    return document
 
 
 def _suggestion_out(s: Suggestion) -> dict[str, Any]:
@@ -221,7 +249,8 @@ def run_provenance(session: Session, document_id: int, run: int) -> tuple[str | 
     return (row[0], row[1]) if row else (None, None)
 
 
-def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
+def get_document(session: Session, document_id: int, viewer: Viewer) -> schemas.DocumentOut:
+    """A document with its segments, the latest suggestions and the current decisions the viewer may see."""
     row = session.execute(select(Document, User.name).join(User, User.id == Document.uploaded_by)
                           .where(Document.id == document_id)).first()
     if row is None:
@@ -235,7 +264,8 @@ def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
         for d, name in session.execute(select(Decision, User.name).join(User, User.id == Decision.coder_id)
                                        .where(Decision.segment_id.in_(ids), Decision.is_current)
                                        .order_by(Decision.segment_id, User.name)):
-            decisions.setdefault(d.segment_id, []).append(decision_out(d, name))
+            if viewer.may_see(document, d.coder_id):
+                decisions.setdefault(d.segment_id, []).append(decision_out(d, name))
     run = document.suggestion_run
     out_segments = []
     for s in segments:
@@ -250,8 +280,9 @@ def get_document(session: Session, document_id: int) -> schemas.DocumentOut:
             suggestion_memory_state=sugg[0].memory_state if sugg else None,
             decisions=decisions.get(s.id, [])))
     log.debug("document %d read (run %d, %d segments)", document_id, run, len(segments))
-    return schemas.DocumentOut(**_summary(document, len(segments), uploader), text=document.text,
-                               segments=out_segments)
+    return schemas.DocumentOut(**_summary(document, len(segments), uploader, viewer.blind_coding),
+                               text=document.text, segments=out_segments,
+                               others_hidden=not viewer.sees_others_on(document))
 
 
 # ---------------------------------------------------------------- decisions
@@ -287,7 +318,7 @@ def decision_out(d: Decision, coder: str, created: bool = True) -> schemas.Decis
     return schemas.DecisionOut(id=d.id, segment_id=d.segment_id, coder=coder, action=d.action,  # type: ignore[arg-type]
                                codes=[schemas.CodeIn(**c) for c in d.codes], version=d.version,
                                is_current=d.is_current, suggestion_run=d.suggestion_run, model_version=d.model_version,
-                               codebook_version=d.codebook_version, note=d.note,
+                               codebook_version=d.codebook_version, note=d.note, blind=d.blind,
                                created_at=as_utc(d.created_at), created=created)  # type: ignore[arg-type]
 
 
@@ -298,7 +329,7 @@ class DecisionResult:
 
 
 def record_decision(session: Session, coder: User, body: schemas.DecisionIn, codebook: Codebook,
-                    max_codes: int) -> DecisionResult:
+                    max_codes: int, blind_coding: bool) -> DecisionResult:
     """Store a coder's decision as the new current version, or return the identical current one.
 
     The decision is made on a suggestion run: the one the client names (what the coder saw, also
@@ -310,13 +341,17 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
     time (a lock on their user row; SQLite's writer lock does the same), so a client's retry racing
     its first attempt in another worker waits for it instead of colliding on the unique keys, while
     different coders never wait for each other.
+
+    Whether the decision is made blind (``service.visibility``) is recorded from the setting and
+    the document's discussion state now.
     """
     # FOR NO KEY UPDATE: it does not block reading the user (auth) or rows that only reference it.
     session.get(User, coder.id, with_for_update={"key_share": True})
     segment = session.get(Segment, body.segment_id)
     if segment is None:
         raise NotFound(f"segment {body.segment_id} does not exist")
-    latest = session.scalar(select(Document.suggestion_run).where(Document.id == segment.document_id))
+    latest, opened_at = session.execute(select(Document.suggestion_run, Document.discussion_opened_at)
+                                        .where(Document.id == segment.document_id)).one()
     run = body.suggestion_run or latest
     if run > latest:
         raise NotFound(f"suggestion run {run} of document {segment.document_id} does not exist; the latest is run "
@@ -350,17 +385,23 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
         session.flush()
     decision = Decision(segment_id=segment.id, coder_id=coder.id, action=body.action, codes=codes, version=version,
                         is_current=True, suggestion_run=run, model_version=run_version,
-                        codebook_version=run_codebook or codebook.version, note=body.note)
+                        codebook_version=run_codebook or codebook.version, note=body.note,
+                        blind=decision_is_blind(blind_coding, opened_at, coder))
     session.add(decision)
     session.flush()
     return DecisionResult(decision_out(decision, coder.name), created=True)
 
 
-def segment_decisions(session: Session, segment_id: int, history: bool = False) -> list[schemas.DecisionOut]:
-    if session.get(Segment, segment_id) is None:
+def segment_decisions(session: Session, segment_id: int, viewer: Viewer,
+                      history: bool = False) -> list[schemas.DecisionOut]:
+    """The decisions on a segment the viewer may see: the current ones, or every version."""
+    segment = session.get(Segment, segment_id)
+    if segment is None:
         raise NotFound(f"segment {segment_id} does not exist")
     query = (select(Decision, User.name).join(User, User.id == Decision.coder_id)
              .where(Decision.segment_id == segment_id))
+    if not viewer.sees_others_on(session.get(Document, segment.document_id)):
+        query = query.where(Decision.coder_id == viewer.user_id)
     if not history:
         query = query.where(Decision.is_current)
     return [decision_out(d, name) for d, name in session.execute(query.order_by(User.name, Decision.version))]
@@ -383,6 +424,7 @@ class Confirmed:
     codes: list[dict[str, str]]
     n_coders: int
     decision_id: int = 0  # the newest decision behind it: the order in which segments were confirmed
+    document_id: int = 0
 
 
 def confirmed_segments(session: Session, resolution: str) -> tuple[list[Confirmed], dict[str, int]]:
@@ -394,7 +436,7 @@ def confirmed_segments(session: Session, resolution: str) -> tuple[list[Confirme
     """
     rows = session.execute(
         select(Decision.segment_id, Decision.action, Decision.codes, Decision.created_at, Decision.id,
-               Segment.text, Segment.question)
+               Segment.text, Segment.question, Segment.document_id)
         .join(Segment, Segment.id == Decision.segment_id)
         .where(Decision.is_current, Decision.action != "reject")
         .order_by(Decision.segment_id, Decision.created_at, Decision.id))
@@ -410,27 +452,36 @@ def confirmed_segments(session: Session, resolution: str) -> tuple[list[Confirme
             continue
         chosen = decisions[-1]
         out.append(Confirmed(segment_id, chosen.text, chosen.question, canonical_codes(chosen.codes), len(decisions),
-                             max(d.id for d in decisions)))
+                             max(d.id for d in decisions), chosen.document_id))
     return out, stats
 
 
-def agreement_triples(session: Session, coders: Sequence[str], document_id: int | None = None
-                      ) -> list[tuple[str, int, list[tuple[str, str, str]]]]:
-    """(coder, segment, codes) for the named coders' current decisions and, as ``model``, the
-    active suggestions. Rejections are missing values: they say what is wrong, not what is right."""
-    humans = [c for c in coders if c != MODEL_CODER]
+def _compared_decisions(session: Session, humans: Sequence[str], document_id: int | None, viewer: Viewer):  # noqa: ANN202
+    """The query of the human decisions agreement compares: current, not rejections, of the named
+    coders, on one document or all, and only those the viewer may see (blind coding)."""
     known = set(session.scalars(select(User.name).where(User.name.in_(humans)))) if humans else set()
     unknown = [c for c in humans if c not in known]
     if unknown:
         raise NotFound(f"unknown coder(s): {', '.join(unknown)}")
+    query = (select(User.name, Decision.segment_id, Decision.codes, Decision.blind)
+             .join(User, User.id == Decision.coder_id).join(Segment, Segment.id == Decision.segment_id)
+             .join(Document, Document.id == Segment.document_id)
+             .where(Decision.is_current, Decision.action != "reject", User.name.in_(humans)))
+    if document_id is not None:
+        query = query.where(Segment.document_id == document_id)
+    visible = viewer.decisions_filter()
+    return query if visible is None else query.where(visible)
+
+
+def agreement_triples(session: Session, coders: Sequence[str], viewer: Viewer, document_id: int | None = None
+                      ) -> list[tuple[str, int, list[tuple[str, str, str]]]]:
+    """(coder, segment, codes) for the named coders' current decisions the viewer may see and, as
+    ``model``, the active suggestions. Rejections are missing values: they say what is wrong, not
+    what is right."""
+    humans = [c for c in coders if c != MODEL_CODER]
     triples: list[tuple[str, int, list[tuple[str, str, str]]]] = []
     if humans:
-        query = (select(User.name, Decision.segment_id, Decision.codes)
-                 .join(User, User.id == Decision.coder_id).join(Segment, Segment.id == Decision.segment_id)
-                 .where(Decision.is_current, Decision.action != "reject", User.name.in_(humans)))
-        if document_id is not None:
-            query = query.where(Segment.document_id == document_id)
-        for name, segment_id, codes in session.execute(query):
+        for name, segment_id, codes, _ in session.execute(_compared_decisions(session, humans, document_id, viewer)):
             triples.append((name, segment_id, [(c["factor"], c["richting"], c["aard"]) for c in codes]))
     if MODEL_CODER in coders:
         # The model "coded" every segment of the latest run, also those without a code above its threshold.
@@ -445,9 +496,30 @@ def agreement_triples(session: Session, coders: Sequence[str], document_id: int 
     return triples
 
 
-def all_coder_names(session: Session) -> list[str]:
-    return list(session.scalars(select(User.name).join(Decision, Decision.coder_id == User.id).distinct()
-                                .order_by(User.name)))
+def blind_counts(session: Session, coders: Sequence[str], viewer: Viewer,
+                 document_id: int | None = None) -> dict[str, int]:
+    """Of the human decisions ``agreement_triples`` compares: how many there are, how many were
+    made blind, and of how many that is not known (stored before migration 0007)."""
+    humans = [c for c in coders if c != MODEL_CODER]
+    counts = {"compared": 0, "blind": 0, "unknown": 0}
+    if humans:
+        for *_, blind in session.execute(_compared_decisions(session, humans, document_id, viewer)):
+            counts["compared"] += 1
+            if blind is None:
+                counts["unknown"] += 1
+            elif blind:
+                counts["blind"] += 1
+    return counts
+
+
+def all_coder_names(session: Session, viewer: Viewer) -> list[str]:
+    """The coders with a decision the viewer may see."""
+    query = (select(User.name).join(Decision, Decision.coder_id == User.id)
+             .join(Segment, Segment.id == Decision.segment_id).join(Document, Document.id == Segment.document_id))
+    visible = viewer.decisions_filter()
+    if visible is not None:
+        query = query.where(visible)
+    return list(session.scalars(query.distinct().order_by(User.name)))
 
 
 # ---------------------------------------------------------------- models and the active version

@@ -123,6 +123,9 @@ class DecisionOut(BaseModel):
     model_version: str | None
     codebook_version: str | None
     note: str | None
+    blind: bool | None = Field(default=None, description="made while blind coding hid the other coders' decisions "
+                                                         "from this coder; None for decisions stored before this "
+                                                         "was recorded")
     created_at: dt.datetime
     created: bool = Field(default=True, description="false when an identical current decision existed already")
 
@@ -158,11 +161,18 @@ class DocumentSummary(BaseModel):
     n_segments: int
     uploaded_by: str
     created_at: dt.datetime
+    discussion_opened_at: dt.datetime | None = Field(
+        default=None, description="when an admin opened the document for discussion; None while it is closed")
+    blind: bool = Field(default=True, description="coding of this document is blind now: each coder sees only "
+                                                  "their own decisions (setting blind_coding, document not open "
+                                                  "for discussion); admins see all")
 
 
 class DocumentOut(DocumentSummary):
     text: str
     segments: list[SegmentOut]
+    others_hidden: bool = Field(default=False, description="other coders' decisions are left out of this answer "
+                                                           "for you (blind coding)")
 
 
 class UserOut(BaseModel):

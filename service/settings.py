@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     confirmation_memory: bool = Field(
         default=True, description="blend the confirmed segments closest to a new segment into its suggestions "
                                   "at once, between retrains (docs/service.md, 'The learning loop')")
+    blind_coding: bool = Field(
+        default=True, description="a coder sees the model's suggestions and their own decisions, not other coders', "
+                                  "until an admin opens the document for discussion (docs/service.md, 'Blind coding')")
     model_poll_seconds: float = Field(default=2.0, gt=0,
                                       description="how often each worker checks the database for a newly promoted model")
     auth_cache_seconds: float = Field(default=5.0, ge=0,

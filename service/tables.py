@@ -73,6 +73,9 @@ class Document(Base):
     uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # Suggestions are stored per run (one per model that suggested this document); reads show the last.
     suggestion_run: Mapped[int] = mapped_column(Integer, default=1)
+    # Set while an admin has opened the document for discussion: then every coder sees every
+    # decision on it (service/visibility.py); None while its coding is blind.
+    discussion_opened_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     segments: Mapped[list[Segment]] = relationship(back_populates="document", order_by="Segment.ordinal",
@@ -145,6 +148,9 @@ class Decision(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     codebook_version: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
+    # Whether the coder could not see other coders' decisions on this document when deciding (blind
+    # coding on, document not open for discussion, coder no admin). None: stored before migration 0007.
+    blind: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -12,6 +12,7 @@ from training.agreement_report import agreement_texts
 from .. import repository, schemas
 from ..repository import Conflict, Invalid
 from ..tables import User
+from ..visibility import Viewer
 from .deps import AdminUser, CurrentUser, ServicesDep
 
 router = APIRouter()
@@ -27,7 +28,7 @@ def codebook(services: ServicesDep, _: CurrentUser) -> dict[str, Any]:
             summary="Agreement between coders and/or the model over the segments they share")
 def agreement(
     services: ServicesDep,
-    _: CurrentUser,
+    user: CurrentUser,
     coders: Annotated[list[schemas.StorableText] | None,
                       Query(description="coder names; 'model' is the active suggestions. "
                                         "Default: every coder who decided")] = None,
@@ -43,12 +44,23 @@ def agreement(
     model's most confident), Krippendorff's alpha (nominal, and MASI for code sets) over all, per
     dimension and per factor (``binary_alpha`` under ``factor``), each with n, a 95% bootstrap
     interval (``*_ci``) and a verdict from 30 segments on. ``columns`` explains every field in
-    Dutch. Rejections count as not coded."""
-    names = list(dict.fromkeys(coders or services.db.read(repository.all_coder_names)))
+    Dutch. Rejections count as not coded.
+
+    Blind coding: a coder's report compares only the decisions they may see (their own, and
+    everyone's on documents open for discussion); ``blind_decisions`` counts how many of the
+    compared human decisions were made blind (``unknown``: stored before that was recorded)."""
+    viewer = Viewer.of(user, services.settings.blind_coding)
+    names = list(dict.fromkeys(coders or services.db.read(lambda s: repository.all_coder_names(s, viewer))))
     if len(names) < 2:
         raise Invalid("agreement needs at least two coders; name them with ?coders=A&coders=B (or coders=model)")
-    triples = services.db.read(lambda s: repository.agreement_triples(s, names, document_id))
+
+    def read(session):  # noqa: ANN001, ANN202 - one transaction: the counts are of the decisions compared
+        return (repository.agreement_triples(session, names, viewer, document_id),
+                repository.blind_counts(session, names, viewer, document_id))
+
+    triples, blind = services.db.read(read)
     report = agreement_report(triples, tuple(dimension or DIMENSIONS), resamples=resamples, seed=seed)
+    report["blind_decisions"] = blind
     report["columns"] = agreement_texts(report["bootstrap"]["resamples"], seed)["columns"]
     report["requested_coders"] = names
     return report

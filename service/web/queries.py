@@ -14,6 +14,7 @@ from training.agreement import agreement_report
 
 from .. import repository, schemas
 from ..tables import Decision, Segment, Suggestion, User
+from ..visibility import Viewer
 
 ORDERS = ("document", "zekerheid", "onenigheid")
 
@@ -99,16 +100,17 @@ def _model_triples_by_version(session: Session, document_id: int | None
     return out
 
 
-def agreement_over_versions(session: Session, document_id: int | None = None) -> list[dict[str, Any]]:
-    """Agreement on factors between the coders' current decisions and each model version, oldest first.
+def agreement_over_versions(session: Session, viewer: Viewer, document_id: int | None = None) -> list[dict[str, Any]]:
+    """Agreement on factors between the coders' current decisions (those the viewer may see) and
+    each model version, oldest first.
 
     Each item: version, alpha (all coders and the model), kappa per coder against the model, alpha
     per factor (present or not) with its n, and the number of shared segments.
     """
-    humans = repository.all_coder_names(session)
+    humans = repository.all_coder_names(session, viewer)
     if not humans:
         return []
-    human_triples = repository.agreement_triples(session, humans, document_id)
+    human_triples = repository.agreement_triples(session, humans, viewer, document_id)
     out = []
     for version, model_triples in _model_triples_by_version(session, document_id).items():
         # Only the values are drawn over versions: no intervals, so the page stays quick with many versions.

@@ -28,6 +28,7 @@ from ..schemas import MAX_ROW_ID
 from ..api.models import list_models
 from ..security import new_secret, same_secret
 from ..sessions import SignedIn
+from ..visibility import Viewer
 from . import plots, queries
 from .catalogue import catalogue
 
@@ -208,9 +209,11 @@ def documents_page(request: Request, services: ServicesDep) -> Response:
     me = browser_session(services, request)
     if me is None:
         return _to_signin(request)
-    documents = services.db.read(lambda s: repository.list_documents(s, limit=1000))
+    blind_coding = services.settings.blind_coding
+    documents = services.db.read(lambda s: repository.list_documents(s, limit=1000, blind_coding=blind_coding))
     done = services.db.read(lambda s: queries.progress(s, [d.id for d in documents]))
-    return _render(request, "documents.html", me, documents=documents, progress=done, orders=_orders())
+    return _render(request, "documents.html", me, documents=documents, progress=done, orders=_orders(),
+                   blind_coding=blind_coding)
 
 
 @router.get("/documenten/{document_id}")
@@ -223,7 +226,8 @@ def segment_page(request: Request, services: ServicesDep, document_id: int, volg
     try:
         if not 1 <= document_id <= MAX_ROW_ID:  # cannot exist; the database would refuse to look it up
             raise repository.NotFound(document_id)
-        document = services.db.read(lambda s: repository.get_document(s, document_id))
+        viewer = Viewer.of(user, services.settings.blind_coding)
+        document = services.db.read(lambda s: repository.get_document(s, document_id, viewer))
     except repository.NotFound:
         return _render(request, "error.html", me, status_code=404, message=catalogue()["errors"]["not_found"])
     order = volgorde if volgorde in queries.ORDERS else "document"
@@ -249,15 +253,19 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
     user = me.user
     document_id = int(document) if document and document.isdigit() and 1 <= int(document) <= MAX_ROW_ID else None
 
+    viewer = Viewer.of(user, services.settings.blind_coding)
+
     def read(session):  # noqa: ANN001, ANN202 - one read transaction for the whole page
-        humans = repository.all_coder_names(session)
+        humans = repository.all_coder_names(session, viewer)
         current = None
         if humans:
             names = [*humans, repository.MODEL_CODER]
-            current = agreement_report(repository.agreement_triples(session, names, document_id), DIMENSIONS,
+            current = agreement_report(repository.agreement_triples(session, names, viewer, document_id), DIMENSIONS,
                                        resamples=AGREEMENT_RESAMPLES)
-        return (current, queries.agreement_over_versions(session, document_id),
-                repository.list_documents(session, limit=1000), repository.list_jobs(session, limit=1))
+            current["blind_decisions"] = repository.blind_counts(session, names, viewer, document_id)
+        return (current, queries.agreement_over_versions(session, viewer, document_id),
+                repository.list_documents(session, limit=1000, blind_coding=viewer.blind_coding),
+                repository.list_jobs(session, limit=1))
 
     current, versions, documents, jobs = services.db.read(read)
     cb = _codebook_view(services)
@@ -279,4 +287,4 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
                               current["bootstrap"]["seed"] if current else 0)
     return _render(request, "agreement.html", me, current=current, line=line, heat=heat, documents=documents,
                    document_id=document_id, models=models, job=repository.job_out(jobs[0]) if jobs else None,
-                   dimensions=DIMENSIONS, explain=explain)
+                   dimensions=DIMENSIONS, explain=explain, own_only=viewer.decisions_filter() is not None)

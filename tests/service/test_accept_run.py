@@ -7,6 +7,7 @@ from pathlib import Path
 
 from service import repository
 from service.db import Database
+from service.visibility import Viewer
 
 from .conftest import auth, suggest_again
 
@@ -55,7 +56,9 @@ def test_accept_stores_the_run_the_coder_saw_and_records_it(client, users, setti
     newer = client.post("/api/v1/decisions", headers=anna,
                         json={"segment_id": segment["id"], "action": "accept", "suggestion_run": 2})
     assert newer.status_code == 201 and newer.json()["version"] == 2 and newer.json()["codes"] == [SECOND_RUN_CODE]
-    history = client.get(f"/api/v1/segments/{segment['id']}/decisions", headers=anna, params={"history": True}).json()
+    # (an admin reads the history: with blind coding anna would see only her own decisions)
+    history = client.get(f"/api/v1/segments/{segment['id']}/decisions", headers=auth(users["admin"]),
+                         params={"history": True}).json()
     assert [(d["coder"], d["version"], d["suggestion_run"]) for d in history] == [
         ("anna", 1, 1), ("anna", 2, 2), ("bram", 1, 2)]
 
@@ -89,7 +92,9 @@ def test_migration_0003_keeps_earlier_decisions_with_an_unknown_run(database_url
             conn.execute(text("INSERT INTO decisions (segment_id, coder_id, action, codes, version, is_current, "
                               "created_at) VALUES (1, 1, 'no_code', '[]', 1, true, CURRENT_TIMESTAMP)"))
         migrate(db)
-        decisions = db.read(lambda s: repository.segment_decisions(s, 1))
+        admin = Viewer(user_id=0, is_admin=True, blind_coding=True)
+        decisions = db.read(lambda s: repository.segment_decisions(s, 1, admin))
         assert [(d.coder, d.action, d.suggestion_run) for d in decisions] == [("anna", "no_code", None)]
+        assert decisions[0].blind is None  # migration 0007: whether she coded blind is not known either
     finally:
         db.dispose()
