@@ -19,7 +19,7 @@ from .errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import batch, model, server
+    from .commands import batch, documents, model, server
 
     parser = argparse.ArgumentParser(
         prog="codeerhulp",
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show progress and debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (model, batch, server):
+    for module in (model, batch, server, documents):
         module.register(sub)
     return parser
 

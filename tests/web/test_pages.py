@@ -68,8 +68,13 @@ def test_segment_view_shows_question_lines_suggestions_and_decisions(client, use
     page = client.get(f"/documenten/{document['id']}").text
     assert "Vraag van de interviewer" in page and first["question"][:40] in page
     assert f'<span class="lineno">{first["line_start"]}</span>' in page
+    # Blind coding: bram's decision stays out of anna's page until an admin opens the document.
+    assert "<strong>bram</strong>" not in page and 'id="blind-note"' in page
+    assert client.post(f"/api/v1/documents/{document['id']}/discussion",
+                       headers=auth(users["admin"])).status_code == 200
+    page = client.get(f"/documenten/{document['id']}").text
     assert "Motief autonoom" in page or "motief autonoom" in page.lower()  # bram's code, by its Dutch label
-    assert "<strong>bram</strong>: aangepast" in page
+    assert "<strong>bram</strong>: aangepast" in page and 'id="blind-note"' not in page
     # Opens at the first segment anna has not decided, and shows only that one.
     assert len(re.findall(r'<article class="segment"[^>]*\n\s*>', page)) == 1
     assert client.get(f"/documenten/{document['id']}?volgorde=onzin").status_code == 200
@@ -217,7 +222,8 @@ def test_the_first_code_a_coder_gives_is_the_main_code_kappa_compares(client, us
         assert r.status_code in (200, 201) and r.json()["codes"] == codes  # order kept, not sorted
         client.post("/api/v1/decisions", headers=auth(users[coder]),
                     json={"segment_id": second, "action": "correct", "codes": [er]})
-    report = client.get("/api/v1/agreement", headers=auth(users["anna"]),
+    # An admin asks: while the document is coded blind, anna's own report would leave bram's decisions out.
+    report = client.get("/api/v1/agreement", headers=auth(users["admin"]),
                         params={"coders": ["anna", "bram"], "dimension": "factor", "resamples": 200}).json()
     factor = report["dimensions"]["factor"]
     assert factor["percent_agreement"] == 1.0  # the same set of codes on both segments
