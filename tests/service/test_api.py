@@ -95,6 +95,11 @@ def test_end_to_end(settings, users, job_worker):
             assert r.status_code == 201, r.text
             assert r.json()["coder"] == "bram" and r.json()["version"] == 1
 
+        # Blind coding: bram sees only his own decisions until an admin opens the document for discussion.
+        read = client.get(f"/api/v1/documents/{document['id']}", headers=auth(users["bram"])).json()
+        assert all({d["coder"] for d in s["decisions"]} == {"bram"} for s in read["segments"])
+        opened = client.post(f"/api/v1/documents/{document['id']}/discussion", headers=auth(users["admin"]))
+        assert opened.status_code == 200, opened.text
         read = client.get(f"/api/v1/documents/{document['id']}", headers=auth(users["bram"])).json()
         assert all({d["coder"] for d in s["decisions"]} == {"anna", "bram"} for s in read["segments"])
 

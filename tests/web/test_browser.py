@@ -482,6 +482,34 @@ def test_accept_stores_the_suggestions_the_page_showed(service, driver):
     assert sorted((c["factor"], c["richting"], c["aard"]) for c in stored[0]["codes"]) == shown
 
 
+def test_an_admin_opens_and_closes_a_discussion_with_the_button_on_the_documents_page(service, driver):
+    """Blind coding: the button calls the API from app.js (no inline script under the CSP) and the
+    page shows the new state after its reload; a coder's answer follows it."""
+    url, admin = service["server"].url, service["admin"]
+    document = upload(service["server"], admin, transcript(3), name="logboek1_L9.txt")
+    coder = new_user(service["settings"], "joost")
+    httpx.post(f"{url}/api/v1/decisions", headers=auth(admin),
+               json={"segment_id": document["segments"][0]["id"], "action": "no_code"}).raise_for_status()
+
+    def coder_sees_admin() -> bool:
+        read = httpx.get(f"{url}/api/v1/documents/{document['id']}", headers=auth(coder)).json()
+        return any(d["coder"] == "ilse" for s in read["segments"] for d in s["decisions"])
+
+    assert not coder_sees_admin()
+    sign_in(driver, url, admin, "/documenten")
+    toggle = f'tr[data-document="{document["id"]}"] button.discussion-toggle'
+    assert css(driver, toggle)[0].get_attribute("data-open") == "0"
+    css(driver, toggle)[0].click()
+    wait(driver, lambda d: d.switch_to.alert).accept()  # "Dit document openzetten voor bespreking? ..."
+    wait(driver, lambda d: css(d, toggle) and css(d, toggle)[0].get_attribute("data-open") == "1")
+    assert css(driver, f'tr[data-document="{document["id"]}"] td.discussion .open')
+    assert coder_sees_admin()
+    css(driver, toggle)[0].click()
+    wait(driver, lambda d: d.switch_to.alert).accept()
+    wait(driver, lambda d: css(d, toggle) and css(d, toggle)[0].get_attribute("data-open") == "0")
+    assert not coder_sees_admin()
+
+
 def test_a_research_lead_follows_a_retrain_and_reads_the_gate_in_dutch(service, driver):
     """Last in this module: the retrain may change the model the service serves."""
     from selenium.webdriver.common.by import By
