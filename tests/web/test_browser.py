@@ -498,15 +498,25 @@ def test_an_admin_opens_and_closes_a_discussion_with_the_button_on_the_documents
     assert not coder_sees_admin()
     sign_in(driver, url, admin, "/documenten")
     toggle = f'tr[data-document="{document["id"]}"] button.discussion-toggle'
-    assert css(driver, toggle)[0].get_attribute("data-open") == "0"
+
+    def shown_open(d) -> str | None:  # noqa: ANN001 - the page reloads after a click: look again each time
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:
+            found = css(d, toggle)
+            return found[0].get_attribute("data-open") if found else None
+        except StaleElementReferenceException:
+            return None
+
+    assert shown_open(driver) == "0"
     css(driver, toggle)[0].click()
     wait(driver, lambda d: d.switch_to.alert).accept()  # "Dit document openzetten voor bespreking? ..."
-    wait(driver, lambda d: css(d, toggle) and css(d, toggle)[0].get_attribute("data-open") == "1")
+    wait(driver, lambda d: shown_open(d) == "1")
     assert css(driver, f'tr[data-document="{document["id"]}"] td.discussion .open')
     assert coder_sees_admin()
     css(driver, toggle)[0].click()
     wait(driver, lambda d: d.switch_to.alert).accept()
-    wait(driver, lambda d: css(d, toggle) and css(d, toggle)[0].get_attribute("data-open") == "0")
+    wait(driver, lambda d: shown_open(d) == "0")
     assert not coder_sees_admin()
 
 
