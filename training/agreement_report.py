@@ -33,7 +33,7 @@ from . import bootstrap
 from .agreement import MIN_UNITS_FOR_VERDICT, RELIABLE, TENTATIVE, agreement_report, code_label
 from .annotate import MODEL_CODER, load_annotations
 from .codebook import Codebook
-from .exports import check_segments, decision_sets, model_sets, read_all_decisions
+from .exports import blind_counts, check_segments, decision_sets, model_sets, read_all_decisions
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,10 @@ TEXT_CHARS = 400
 
 def gather_triples(codebook: Codebook, *, annotations_dir: str | Path | None = None,
                    decisions_files: Sequence[str | Path] = (),
-                   coders: Sequence[str] | None = None) -> tuple[list[tuple[str, str, frozenset]], dict[str, dict]]:
-    """(coder, segment, code set) triples and segment info (text, document, lines) by segment id."""
+                   coders: Sequence[str] | None = None
+                   ) -> tuple[list[tuple[str, str, frozenset]], dict[str, dict], dict[str, int]]:
+    """(coder, segment, code set) triples, segment info (text, document, lines) by segment id, and
+    how many of the human decisions were made blind (:func:`training.exports.blind_counts`)."""
     human = [c for c in coders if c != MODEL_CODER] if coders is not None else None
     want_model = annotations_dir is not None and (coders is None or MODEL_CODER in coders)
     if coders is not None and MODEL_CODER in coders and annotations_dir is None:
@@ -78,7 +80,7 @@ def gather_triples(codebook: Codebook, *, annotations_dir: str | Path | None = N
     if len(found) < 2:
         raise ValueError(f"overeenstemming vraagt minstens twee codeurs (gevonden: {', '.join(found) or 'geen'}); geef "
                          "besluitenbestanden van twee codeurs, of één plus de uitvoermap van annotate voor het model")
-    return triples, info
+    return triples, info, blind_counts(decisions)
 
 
 def _png(fig: Any) -> str:
@@ -162,6 +164,7 @@ dl.columns dt{font-weight:600;margin-top:.5em}dl.columns dd{margin-left:1.2em}
 {% if report.bootstrap.resamples %}Tussen haken het 95%-bootstrapinterval ({{ report.bootstrap.resamples }} trekkingen van
 fragmenten, seed {{ report.bootstrap.seed }}).{% else %}Zonder intervallen (0 trekkingen gevraagd).{% endif %}
 Een oordeel pas vanaf {{ report.min_units_for_verdict }} fragmenten.</p>
+{% set b = report.blind_decisions %}{% if b.compared %}<p id="blind-count">{{ texts.blind.count|replace("{blind}", b.blind)|replace("{compared}", b.compared) }}{% if b.unknown %} {{ texts.blind.unknown|replace("{unknown}", b.unknown) }}{% endif %}.</p>{% endif %}
 <p class="small">Dimensies: <b>factor</b>: {{ texts.dimensions.factor }}; <b>richting</b>: {{ texts.dimensions.richting }};
 <b>aard</b>: {{ texts.dimensions.aard }}. Wat elke kolom betekent staat onderaan.</p>
 <h2>Samenvatting</h2>
@@ -225,7 +228,7 @@ def agreement_texts(resamples: int, seed: int | None) -> dict[str, Any]:
         return " ".join(text.split())
 
     return {"verdicts": dict(texts["verdicts"]), "dimensions": dict(texts["dimensions"]),
-            "columns": {key: fill(text) for key, text in texts["columns"].items()}}
+            "columns": {key: fill(text) for key, text in texts["columns"].items()}, "blind": dict(texts["blind"])}
 
 
 def _fmt(value: float | None) -> str:
@@ -255,9 +258,10 @@ def run_agreement(outdir: str | Path, codebook: Codebook, *, annotations_dir: st
     """
     import jinja2
 
-    triples, info = gather_triples(codebook, annotations_dir=annotations_dir, decisions_files=decisions_files,
-                                   coders=coders)
+    triples, info, blind = gather_triples(codebook, annotations_dir=annotations_dir, decisions_files=decisions_files,
+                                          coders=coders)
     report = agreement_report(triples, labels={"factor": list(codebook.factor_ids)}, resamples=resamples, seed=seed)
+    report["blind_decisions"] = blind
     texts = agreement_texts(report["bootstrap"]["resamples"], seed)
     report["columns"] = texts["columns"]
     model_versions = sorted(load_annotations(annotations_dir).model_versions) if annotations_dir else []

@@ -14,6 +14,9 @@ Lines, one row per segment, coder and code:
 ``aard``                ``+`` / ``-`` or the factor's pole label (``veel``, ``weinig``)
 ``created_at``          optional ISO date-time of the decision
 ``note``                optional; ignored by the statistics
+``blind``               optional: ``ja``/``nee`` (or true/false, 1/0): whether the coder decided
+                        without seeing the other coders' codes (the service records it); the
+                        agreement report counts it, empty = not known
 ======================  =====================================================================
 
 Several rows for the same segment and coder form that coder's codes for the segment, in the
@@ -65,6 +68,7 @@ class Decision:
     code: Code | None  # None: the coder gave this segment no code
     created_at: datetime | None = None
     where: str = ""
+    blind: bool | None = None  # decided without seeing the other coders' codes; None: not known
 
 
 # ---------------------------------------------------------------- reading decisions
@@ -98,6 +102,21 @@ def _parse_code(row: dict, codebook: Codebook, where: str) -> Code | None:
     except CodebookError as exc:
         raise InputError(f"{where}: {exc}") from None
     return (factor, richting, aard)
+
+
+_YES = ("ja", "j", "true", "waar", "1", "yes", "y")
+_NO = ("nee", "n", "false", "onwaar", "0", "no")
+
+
+def _parse_blind(value: Any, where: str) -> bool | None:
+    text = str(value if value is not None else "").strip().lower()
+    if not text:
+        return None
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise InputError(f"{where}: blind {value!r} is geen ja of nee (gebruik ja/nee, true/false of 1/0, of laat het leeg)")
 
 
 def _parse_time(value: Any, where: str) -> datetime | None:
@@ -142,7 +161,8 @@ def read_decisions(path: str | Path, codebook: Codebook) -> list[Decision]:
                 continue
             raise InputError(f"{where}: segment_id en coder zijn verplicht")
         decisions.append(Decision(seg, coder, _parse_code(row, codebook, where),
-                                  _parse_time(row.get("created_at"), where), where))
+                                  _parse_time(row.get("created_at"), where), where,
+                                  _parse_blind(row.get("blind"), where)))
     log.info("%s: %d decisions", path.name, len(decisions))
     return decisions
 
@@ -171,6 +191,20 @@ def decision_sets(decisions: Iterable[Decision]) -> dict[str, dict[str, tuple[Co
             codes = (*codes, d.code)
         per[d.coder] = codes
     return out
+
+
+def blind_counts(decisions: Iterable[Decision]) -> dict[str, int]:
+    """Of the decisions (one per segment and coder, as in :func:`decision_sets`): how many there
+    are, how many were made blind, and of how many that is not known. A decision's rows that say
+    nothing take the value of a row that does."""
+    per: dict[tuple[str, str], bool | None] = {}
+    for d in decisions:
+        key = (d.segment_id, d.coder)
+        if per.get(key) is None:
+            per[key] = d.blind
+    values = list(per.values())
+    return {"compared": len(values), "blind": sum(v is True for v in values),
+            "unknown": sum(v is None for v in values)}
 
 
 def model_sets(annotations: Annotations) -> dict[str, tuple[Code, ...]]:

@@ -113,7 +113,7 @@ def test_decisions_record_whether_they_were_made_blind_and_agreement_counts_them
     sign_in(client, admin)
     page = client.get("/overeenstemming").text
     # admin 1, anna 4 (blind), bram 3: every human decision the page compares
-    assert "blind gecodeerd: 4 van 8 vergeleken besluiten" in page
+    assert "Blind gecodeerd: 4 van 8 vergeleken besluiten" in page
 
 
 def test_a_coder_s_agreement_report_leaves_out_what_they_may_not_see(client, users):
@@ -136,7 +136,7 @@ def test_a_coder_s_agreement_report_leaves_out_what_they_may_not_see(client, use
     sign_in(client, bram)
     page = client.get("/overeenstemming").text
     assert 'data-pair="anna|bram"' not in page and 'data-pair="bram|model"' in page
-    assert "blind gecodeerd: 3 van 3" in page and "Blind coderen staat aan" in page
+    assert "Blind gecodeerd: 3 van 3" in page and "Blind coderen staat aan" in page
 
     client.post(f"/api/v1/documents/{document['id']}/discussion", headers=auth(users["admin"]))
     report = client.get("/api/v1/agreement", headers=auth(bram), params=params).json()

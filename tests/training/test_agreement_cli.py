@@ -83,6 +83,30 @@ def test_known_kappa_and_alpha(material, tmp_path, capsys):
         "alpha_nominal_ci"] is None
 
 
+def test_the_report_counts_decisions_made_blind_from_the_decisions_files(material, tmp_path, capsys):
+    """A decisions file may say per row whether its coder decided blind; the report counts it, and
+    says of how many it is not known (the same sentence the service's page shows)."""
+    out, anne, bob, _ = material
+    rows = [json.loads(line) for line in anne.read_text(encoding="utf-8").splitlines()]
+    marked = tmp_path / "anne_blind.csv"
+    marked.write_text("segment_id,coder,factor,richting,aard,blind\n" + "".join(
+        f"{r['segment_id']},anne,{r['factor']},{r['richting']},{r['aard']},{'ja' if i < 7 else 'nee'}\n"
+        for i, r in enumerate(rows)), encoding="utf-8")
+    report_dir = tmp_path / "rapport"
+    assert main(["agreement", str(marked), str(bob), "-o", str(report_dir), "--resamples", "0"]) == 0
+    report = json.loads((report_dir / "agreement.json").read_text(encoding="utf-8"))
+    assert report["blind_decisions"] == {"compared": 20, "blind": 7, "unknown": 10}  # bob's file has no column
+    html = (report_dir / "agreement.html").read_text(encoding="utf-8")
+    assert "Blind gecodeerd: 7 van 20 vergeleken besluiten (van 10 is het niet bekend)." in html
+
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("segment_id,coder,factor,richting,aard,blind\nL1_start-0001,anne,,,,misschien\n",
+                     encoding="utf-8")
+    capsys.readouterr()
+    assert main(["agreement", str(wrong), str(bob), "-o", str(tmp_path / "x")]) == 2
+    assert "wrong.csv: rij 2: blind 'misschien' is geen ja of nee" in capsys.readouterr().err
+
+
 def test_model_as_a_coder_and_usage_errors(material, tmp_path, capsys):
     out, anne, bob, _ = material
     rc = main(["agreement", str(out), str(anne), "--coders", "anne,model", "-o", str(tmp_path / "r")])
