@@ -456,7 +456,8 @@ def confirmed_segments(session: Session, resolution: str) -> tuple[list[Confirme
     return out, stats
 
 
-def _compared_decisions(session: Session, humans: Sequence[str], document_id: int | None, viewer: Viewer):  # noqa: ANN202
+def _compared_decisions(session: Session, humans: Sequence[str], document_id: int | None,
+                        viewer: Viewer):  # noqa: ANN202 - a Select of four columns
     """The query of the human decisions agreement compares: current, not rejections, of the named
     coders, on one document or all, and only those the viewer may see (blind coding)."""
     known = set(session.scalars(select(User.name).where(User.name.in_(humans)))) if humans else set()

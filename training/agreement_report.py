@@ -164,7 +164,9 @@ dl.columns dt{font-weight:600;margin-top:.5em}dl.columns dd{margin-left:1.2em}
 {% if report.bootstrap.resamples %}Tussen haken het 95%-bootstrapinterval ({{ report.bootstrap.resamples }} trekkingen van
 fragmenten, seed {{ report.bootstrap.seed }}).{% else %}Zonder intervallen (0 trekkingen gevraagd).{% endif %}
 Een oordeel pas vanaf {{ report.min_units_for_verdict }} fragmenten.</p>
-{% set b = report.blind_decisions %}{% if b.compared %}<p id="blind-count">{{ texts.blind.count|replace("{blind}", b.blind)|replace("{compared}", b.compared) }}{% if b.unknown %} {{ texts.blind.unknown|replace("{unknown}", b.unknown) }}{% endif %}.</p>{% endif %}
+{% set b = report.blind_decisions %}{% if b.compared %}<p id="blind-count">
+{{- texts.blind.count|replace("{blind}", b.blind)|replace("{compared}", b.compared) }}
+{%- if b.unknown %} {{ texts.blind.unknown|replace("{unknown}", b.unknown) }}{% endif %}.</p>{% endif %}
 <p class="small">Dimensies: <b>factor</b>: {{ texts.dimensions.factor }}; <b>richting</b>: {{ texts.dimensions.richting }};
 <b>aard</b>: {{ texts.dimensions.aard }}. Wat elke kolom betekent staat onderaan.</p>
 <h2>Samenvatting</h2>

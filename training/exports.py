@@ -116,7 +116,8 @@ def _parse_blind(value: Any, where: str) -> bool | None:
         return True
     if text in _NO:
         return False
-    raise InputError(f"{where}: blind {value!r} is geen ja of nee (gebruik ja/nee, true/false of 1/0, of laat het leeg)")
+    raise InputError(f"{where}: blind {value!r} is geen ja of nee (gebruik ja/nee, true/false of 1/0, "
+                     "of laat het leeg)")
 
 
 def _parse_time(value: Any, where: str) -> datetime | None:

@@ -211,15 +211,17 @@ const Codeerhulp = (() => {
   // Admins on the documents page: open a document for discussion (every coder then sees every
   // decision on it) or close it again (blind once more).
   function initDiscussion() {
-    document.querySelectorAll("button.discussion-toggle").forEach((button) => button.addEventListener("click", async () => {
-      const open = button.dataset.open === "1";
-      if (!confirm(getStrings()[open ? "confirm_close_discussion" : "confirm_open_discussion"])) return;
-      button.disabled = true;
-      try {
-        await api(open ? "DELETE" : "POST", "/api/v1/documents/" + button.dataset.document + "/discussion");
-        location.reload();
-      } catch (e) { toast(getStrings().save_failed + " " + e.message, "error"); button.disabled = false; }
-    }));
+    for (const button of document.querySelectorAll("button.discussion-toggle")) {
+      button.addEventListener("click", async () => {
+        const open = button.dataset.open === "1";
+        if (!confirm(getStrings()[open ? "confirm_close_discussion" : "confirm_open_discussion"])) return;
+        button.disabled = true;
+        try {
+          await api(open ? "DELETE" : "POST", "/api/v1/documents/" + button.dataset.document + "/discussion");
+          location.reload();
+        } catch (e) { toast(getStrings().save_failed + " " + e.message, "error"); button.disabled = false; }
+      });
+    }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
