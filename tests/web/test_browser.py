@@ -500,13 +500,8 @@ def test_an_admin_opens_and_closes_a_discussion_with_the_button_on_the_documents
     toggle = f'tr[data-document="{document["id"]}"] button.discussion-toggle'
 
     def shown_open(d) -> str | None:  # noqa: ANN001 - the page reloads after a click: look again each time
-        from selenium.common.exceptions import StaleElementReferenceException
-
-        try:
-            found = css(d, toggle)
-            return found[0].get_attribute("data-open") if found else None
-        except StaleElementReferenceException:
-            return None
+        found = css(d, toggle)
+        return found[0].get_attribute("data-open") if found else None
 
     assert shown_open(driver) == "0"
     css(driver, toggle)[0].click()
