@@ -52,6 +52,7 @@ from typing import Any
 
 from . import paths
 from .batch import PreparedFile, discover, prepare_file
+from .messages import in_dutch
 from .metadata import FileMeta, Manifest, pseudonymise_path, read_manifest
 from .outputs import stamps, written_and_replaced
 from .segmenting import MAX_FILE_BYTES, MAX_SEGMENT_CHARS, InputError
@@ -194,7 +195,7 @@ def _prepare_all(todo: list[tuple[Path, str, FileMeta]], name_map: dict[str, str
             try:
                 yield rel, prepare_file(path, rel, meta, name_map, max_bytes, max_segment_chars), None
             except InputError as exc:
-                yield rel, None, str(exc)
+                yield rel, None, in_dutch(exc)
             except Exception as exc:  # one broken file must not stop the folder
                 log.debug("unexpected error on %s", rel, exc_info=True)
                 yield rel, None, unexpected_failure(rel, exc)
@@ -216,7 +217,7 @@ def _prepare_all(todo: list[tuple[Path, str, FileMeta]], name_map: dict[str, str
                 try:
                     yield rel, future.result(), None
                 except InputError as exc:
-                    yield rel, None, str(exc)
+                    yield rel, None, in_dutch(exc)
                 except Exception as exc:
                     yield rel, None, unexpected_failure(rel, exc)
 
@@ -338,7 +339,7 @@ def annotate(
                 id_owner[seg_id] = rel
 
     removed = False
-    bar = tqdm(total=len(files), desc="annotate", unit="file", file=sys.stderr, disable=not progress,
+    bar = tqdm(total=len(files), desc="annoteren", unit=" bestand", file=sys.stderr, disable=not progress,
                dynamic_ncols=True)
     bar.update(len(result.skipped))
     if cluster:

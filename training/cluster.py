@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .batch import PreparedFile, prepare_file, read_input
+from .messages import in_dutch
 from .metadata import FileMeta
 from .segmenting import InputError
 
@@ -181,7 +182,7 @@ def annotate_on_cluster(address: str, todo: list[tuple[Path, str, FileMeta]], na
                     raw = read_input(path, rel, max_bytes)
                 except InputError as exc:
                     # Unreadable here: reported like a worker's failure, in order, without a round trip.
-                    failed.append((rel, str(exc)))
+                    failed.append((rel, in_dutch(exc)))
                     continue
                 future = client.submit(annotate_remote, raw, rel, meta, name_map, max_bytes, max_segment_chars,
                                        min_confidence, models_dir, expected, pure=False)
@@ -204,7 +205,7 @@ def annotate_on_cluster(address: str, todo: list[tuple[Path, str, FileMeta]], na
             try:
                 prepared, records, worker, loads = future.result()
             except InputError as exc:
-                yield rel, None, None, str(exc)
+                yield rel, None, None, in_dutch(exc)
             except ModelMismatch as exc:  # a worker that joined after the check, with another model
                 raise ClusterError(f"{exc}; installeer dezelfde modelversie op elke worker") from None
             except Exception as exc:  # noqa: BLE001 - a crashed worker costs the file, not the run

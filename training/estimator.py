@@ -85,7 +85,8 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown model setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"onbekende modelinstelling(en): {', '.join(sorted(unknown))}; bekend zijn: "
+                             f"{', '.join(sorted(known))}")
         return cls(**data)
 
     def to_dict(self) -> dict:

@@ -45,6 +45,7 @@ from .annotate import (
     write_xlsx_table,
 )
 from .codebook import Codebook, CodebookError
+from .messages import in_dutch, os_reason
 from .metadata import header_delimiter
 from .encoding import decode_legacy_text, encoding_notice
 from .segmenting import InputError, iter_jsonl_objects
@@ -100,7 +101,7 @@ def _parse_code(row: dict, codebook: Codebook, where: str) -> Code | None:
     try:
         codebook.validate_code(factor, richting, aard)
     except CodebookError as exc:
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(f"{where}: {in_dutch(exc)}") from None
     return (factor, richting, aard)
 
 
@@ -135,7 +136,7 @@ def read_decisions(path: str | Path, codebook: Codebook) -> list[Decision]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: kan niet gelezen worden ({exc.strerror})") from None
+        raise InputError(f"{path}: kan niet gelezen worden ({os_reason(exc)})") from None
     text, encoding = decode_legacy_text(raw, path.name)
     if encoding != "utf-8":
         log.warning("%s", encoding_notice(path.name, encoding))

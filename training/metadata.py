@@ -32,6 +32,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .messages import os_reason
 from .segmenting import InputError
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ def read_manifest(path: str | Path) -> Manifest:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"manifest {path}: kan niet gelezen worden ({exc.strerror})") from None
+        raise InputError(f"manifest {path}: kan niet gelezen worden ({os_reason(exc)})") from None
     text, encoding = decode_legacy_text(raw, f"manifest {path.name}")
     notices = [encoding_notice(f"manifest {path.name}", encoding)] if encoding != UTF8 else []
     reader = csv.DictReader(io.StringIO(text), delimiter=header_delimiter(text))

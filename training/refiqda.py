@@ -81,7 +81,8 @@ _CONFIDENCE_LINE = re.compile(r"^(?P<code>.+?): confidence (?P<confidence>[0-9.]
 
 
 class RefiQdaError(ValueError):
-    """Material that cannot be exported or a file that cannot be read; the message says which."""
+    """Material that cannot be exported or a file that cannot be read; the message says which, in
+    Dutch: only the command line's export and import meet it."""
 
 
 class TextDocument(Protocol):
@@ -257,8 +258,8 @@ def _as_record(obj: CodingRecord | Mapping[str, Any]) -> CodingRecord:
                 model_version=obj.get("model_version") or None, created_at=obj.get("created_at"),
             )
         except KeyError as exc:
-            raise RefiQdaError(f"coding record {dict(obj)!r}: field {exc.args[0]!r} is missing") from None
-    raise RefiQdaError(f"coding record of type {type(obj).__name__} not understood")
+            raise RefiQdaError(f"codering {dict(obj)!r}: veld {exc.args[0]!r} ontbreekt") from None
+    raise RefiQdaError(f"codering van type {type(obj).__name__} wordt niet begrepen")
 
 
 @dataclass
@@ -306,7 +307,7 @@ def write_project_qdpx(
     doc_order: list[str] = []
     for doc in documents:
         if doc.name in texts:
-            raise RefiQdaError(f"two documents are named {doc.name!r}; source names must be unique")
+            raise RefiQdaError(f"twee documenten heten {doc.name!r}; namen van bronnen moeten uniek zijn")
         texts[doc.name] = normalise_text(doc.text or "")
         doc_order.append(doc.name)
         if texts[doc.name][1]:
@@ -323,22 +324,23 @@ def write_project_qdpx(
             continue
         codebook.validate_code(rec.factor, rec.richting, rec.aard)
         if rec.document not in texts:
-            raise RefiQdaError(f"coding on {rec.document!r}: no such document in the export")
+            raise RefiQdaError(f"codering op {rec.document!r}: dat document zit niet in de export")
         text, removed = texts[rec.document]
         if not text:
-            raise RefiQdaError(f"coding on {rec.document!r}: the document has no plain text to point into")
+            raise RefiQdaError(f"codering op {rec.document!r}: het document heeft geen platte tekst om naar te "
+                               "verwijzen")
         original_length = len(text) + len(removed)
         if not 0 <= rec.char_start < rec.char_end <= original_length:
             raise RefiQdaError(
-                f"coding {code_name(*rec.code)} on {rec.document!r}: span {rec.char_start}-{rec.char_end} "
-                f"is outside the text (length {original_length})"
+                f"codering {code_name(*rec.code)} op {rec.document!r}: stuk {rec.char_start}-{rec.char_end} "
+                f"ligt buiten de tekst (lengte {original_length})"
             )
         start, end = shift_offset(rec.char_start, removed), shift_offset(rec.char_end, removed)
         if rec.is_suggestion:
             user_key = ("model", str(rec.model_version))
         else:
             if not rec.coder.strip():
-                raise RefiQdaError(f"coding {code_name(*rec.code)} on {rec.document!r}: no coder name")
+                raise RefiQdaError(f"codering {code_name(*rec.code)} op {rec.document!r}: geen naam van een codeur")
             user_key = ("coder", rec.coder.strip())
         key = (rec.document, start, end, user_key)
         sel = selections.setdefault(key, _Selection(rec.document, start, end, user_key))
@@ -376,7 +378,7 @@ def write_project_qdpx(
         for resp, names in case_map.items():
             for name in names:
                 if name not in texts:
-                    raise RefiQdaError(f"case {resp!r}: no document named {name!r} in the export")
+                    raise RefiQdaError(f"casus {resp!r}: geen document {name!r} in de export")
 
     # ---- XML
     P = f"{{{NS_PROJECT}}}"
@@ -514,14 +516,14 @@ def _read_source_text(zf: zipfile.ZipFile, el: etree._Element, name: str) -> str
         return inline.text or ""
     ref = el.get("plainTextPath")
     if not ref:
-        raise RefiQdaError(f"source {name!r}: neither plainTextPath nor PlainTextContent")
+        raise RefiQdaError(f"bron {name!r}: heeft plainTextPath noch PlainTextContent")
     if not ref.startswith("internal://"):
-        raise RefiQdaError(f"source {name!r}: only internal:// paths are supported, not {ref!r}")
+        raise RefiQdaError(f"bron {name!r}: alleen internal://-paden worden gelezen, niet {ref!r}")
     member = f"{SOURCES_DIR}/{ref[len('internal://'):]}"
     try:
         raw = zf.read(member)
     except KeyError:
-        raise RefiQdaError(f"source {name!r}: {member} is missing from the archive") from None
+        raise RefiQdaError(f"bron {name!r}: {member} ontbreekt in het archief") from None
     # Offsets count the characters of the file as written, so line endings stay as they are;
     # only a BOM, which no tool counts, is dropped.
     return raw.decode("utf-8-sig")
@@ -537,15 +539,15 @@ def read_project_qdpx(path: str | Path) -> QdpxProject:
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise RefiQdaError(f"{path}: not a readable .qdpx archive ({exc})") from None
+        raise RefiQdaError(f"{path}: geen leesbaar .qdpx-archief ({exc})") from None
     with zf:
         qde_names = [n for n in zf.namelist() if n.lower().endswith(".qde")]
         if not qde_names:
-            raise RefiQdaError(f"{path}: no .qde file in the archive")
+            raise RefiQdaError(f"{path}: geen .qde-bestand in het archief")
         try:
             root = etree.fromstring(zf.read(qde_names[0]))
         except etree.XMLSyntaxError as exc:
-            raise RefiQdaError(f"{path}: {qde_names[0]} is not valid XML ({exc})") from None
+            raise RefiQdaError(f"{path}: {qde_names[0]} is geen geldige XML ({exc})") from None
         ns = {"q": NS_PROJECT}
         users = {u.get("guid"): u.get("name") or "" for u in root.iterfind("q:Users/q:User", ns)}
         codes = {c.get("guid"): c.get("name") for c in root.iterfind("q:CodeBook/q:Codes//q:Code", ns)}
@@ -579,7 +581,8 @@ def read_project_qdpx(path: str | Path) -> QdpxProject:
             for sel in src.iterfind("q:PlainTextSelection", ns):
                 start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
                 if not 0 <= start <= end <= len(text):
-                    raise RefiQdaError(f"source {name!r}: selection {start}-{end} outside the text ({len(text)})")
+                    raise RefiQdaError(f"bron {name!r}: selectie {start}-{end} ligt buiten de tekst ({len(text)} "
+                                       "tekens)")
                 desc_el = sel.find("q:Description", ns)
                 description = (desc_el.text or "") if desc_el is not None else ""
                 for coding in sel.iterfind("q:Coding", ns):

@@ -50,16 +50,17 @@ def run_evaluation(codebook_path: str | Path = paths.DEFAULT_CODEBOOK, config_pa
         "seconds": {},
     }
     for name, make in factories.items():
-        progress(f"{name}: training on {len(train)} segments, testing on the {len(held_out)} held-out segments")
+        progress(f"{name}: trainen op {len(train)} fragmenten, toetsen op de {len(held_out)} achtergehouden "
+                 "fragmenten")
         started = time.perf_counter()
         scorer = make(train)
         results["seconds"][name] = round(time.perf_counter() - started, 1)
         results["held_out"][name] = evaluate_model(scorer, held_out, all_ids)
         if folds and folds > 1:
-            progress(f"{name}: {folds}-fold cross-validation")
+            progress(f"{name}: {folds}-voudige kruisvalidatie")
             results["cross_validation"][name] = cross_validate(make, train, folds, codebook_factor_ids=all_ids)
     if learning_curve or learning_curve_fractions:
-        progress("learning curve of the model on the held-out split")
+        progress("leercurve van het model op de achtergehouden fragmenten")
         fractions = learning_curve_fractions or (0.1, 0.25, 0.5, 0.75, 1.0)
         curve = measure_learning_curve(factories[MODEL_NAME], train, held_out, fractions, codebook_factor_ids=all_ids)
         results["learning_curve"] = [{"fraction": r.fraction, "n_train": r.n_train, **r.summary} for r in curve]

@@ -17,6 +17,8 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .messages import UserError, os_reason
+
 # Documented limits (README, "Limits"). A file above MAX_FILE_BYTES is refused before parsing.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_SEGMENT_CHARS = 2000
@@ -32,8 +34,13 @@ TIMESTAMP_ONLY_RE = re.compile(rf"^\s*{_TIMESTAMP}")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
-class InputError(ValueError):
-    """A file or text that cannot be read; the message is one line a researcher can act on."""
+class InputError(UserError, ValueError):
+    """A file or text that cannot be read: one line to act on, in English for the API and in Dutch
+    (``.dutch``) for a researcher (training.messages)."""
+
+
+def _empty(name: str) -> InputError:
+    return InputError(f"{name}: the file is empty", dutch=f"{name}: het bestand is leeg")
 
 
 @dataclass
@@ -70,11 +77,15 @@ class Document:
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def text_problem(value: str) -> str | None:
+def text_problem(value: str, dutch: bool = False) -> str | None:
     """Why a text cannot be stored as it is (a NUL character, a lone surrogate), or None."""
     found = _UNSTORABLE.search(value)
     if found is None:
         return None
+    if dutch:
+        what = "een NUL-teken (\\u0000)" if found.group() == "\x00" else (
+            f"een los surrogaat (\\u{ord(found.group()):04x}, een halve UTF-16-code, geen teken)")
+        return f"bevat {what} op positie {found.start() + 1}; haal het weg"
     what = "a NUL character (\\u0000)" if found.group() == "\x00" else (
         f"a lone surrogate (\\u{ord(found.group()):04x}, half of a UTF-16 pair, not a character)")
     return f"contains {what} at position {found.start() + 1}; remove it"
@@ -87,34 +98,42 @@ def _check_document_text(document: Document) -> Document:
             value = getattr(segment, field_name)
             if value is None:
                 continue
+            where = f"{document.name}: segment {segment.id!r}: '{field_name}'"
             if not isinstance(value, str):
-                raise InputError(f"{document.name}: segment {segment.id!r}: '{field_name}' must be text")
+                raise InputError(f"{where} must be text", dutch=f"{where} moet tekst zijn")
             problem = text_problem(value)
             if problem:
-                raise InputError(f"{document.name}: segment {segment.id!r}: '{field_name}' {problem}")
+                raise InputError(f"{where} {problem}", dutch=f"{where} {text_problem(value, dutch=True)}")
     problem = text_problem(document.text)
     if problem:
-        raise InputError(f"{document.name}: the text {problem}")
+        raise InputError(f"{document.name}: the text {problem}",
+                         dutch=f"{document.name}: de tekst {text_problem(document.text, dutch=True)}")
     return document
 
 
 def decode_text(raw: bytes, name: str) -> str:
     """UTF-8 (with or without BOM) to str with LF line endings, or a clear InputError."""
     if not raw.strip():
-        raise InputError(f"{name}: the file is empty")
+        raise _empty(name)
     if b"\x00" in raw[:8192]:
-        raise InputError(f"{name}: looks like a binary file, not text (expected UTF-8 text)")
+        raise InputError(f"{name}: looks like a binary file, not text (expected UTF-8 text)",
+                         dutch=f"{name}: lijkt een binair bestand, geen tekst (verwacht: UTF-8-tekst)")
     nul = raw.find(b"\x00")
     if nul >= 0:  # past the sniffed start: text with a stray NUL, which no database stores
-        raise InputError(f"{name}: contains a NUL byte at byte {nul}; remove it and save as UTF-8")
+        raise InputError(f"{name}: contains a NUL byte at byte {nul}; remove it and save as UTF-8",
+                         dutch=f"{name}: bevat een NUL-byte op byte {nul}; haal die weg en bewaar als UTF-8")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         # Word and Notepad on Dutch Windows save "ANSI" (cp1252) by default: say so, because
         # "not UTF-8" alone does not tell a researcher what to change.
-        hint = " (it looks like Windows-1252/ANSI text)" if _looks_cp1252(raw) else ""
+        cp1252 = _looks_cp1252(raw)
+        hint = " (it looks like Windows-1252/ANSI text)" if cp1252 else ""
+        hint_nl = " (het lijkt Windows-1252/ANSI-tekst)" if cp1252 else ""
         raise InputError(
-            f"{name}: not UTF-8 text (byte {exc.start}){hint}; save it as UTF-8, e.g. 'Opslaan als' > UTF-8"
+            f"{name}: not UTF-8 text (byte {exc.start}){hint}; save it as UTF-8, e.g. 'Opslaan als' > UTF-8",
+            dutch=f"{name}: geen UTF-8-tekst (byte {exc.start}){hint_nl}; bewaar het als UTF-8, bijvoorbeeld met "
+                  "'Opslaan als' > UTF-8",
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -130,9 +149,9 @@ def _looks_cp1252(raw: bytes) -> bool:
 
 def _check_size(size: int, name: str, max_bytes: int) -> None:
     if size > max_bytes:
-        raise InputError(
-            f"{name}: {size / 1_048_576:.1f} MB is over the limit of {max_bytes / 1_048_576:.0f} MB; split the file"
-        )
+        size_mb, limit_mb = f"{size / 1_048_576:.1f}", f"{max_bytes / 1_048_576:.0f}"
+        raise InputError(f"{name}: {size_mb} MB is over the limit of {limit_mb} MB; split the file",
+                         dutch=f"{name}: {size_mb} MB is groter dan de grens van {limit_mb} MB; splits het bestand")
 
 
 # ---------------------------------------------------------------- splitting
@@ -249,7 +268,8 @@ def segment_text(
                 )
             )
             if len(segments) > MAX_SEGMENTS_PER_FILE:
-                raise InputError(f"{name}: more than {MAX_SEGMENTS_PER_FILE} segments; split the file")
+                raise InputError(f"{name}: more than {MAX_SEGMENTS_PER_FILE} segments; split the file",
+                                 dutch=f"{name}: meer dan {MAX_SEGMENTS_PER_FILE} fragmenten; splits het bestand")
 
     turns = _find_turns(text)
     if turns:
@@ -294,14 +314,14 @@ def _read_docx(raw: bytes, name: str) -> str:
         import docx  # python-docx
 
         document = docx.Document(io.BytesIO(raw))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InputError(f"{name}: not a readable .docx file ({type(exc).__name__})") from None
-    except Exception as exc:  # python-docx raises several lxml/opc errors on damaged files
-        raise InputError(f"{name}: not a readable .docx file ({type(exc).__name__})") from None
+    except Exception as exc:  # python-docx raises zip, lxml and opc errors of several kinds on damaged files
+        raise InputError(f"{name}: not a readable .docx file ({type(exc).__name__})",
+                         dutch=f"{name}: geen leesbaar Word-bestand (.docx, {type(exc).__name__}); open en bewaar "
+                               "het opnieuw in Word") from None
     lines = [p.text for p in document.paragraphs]
     text = "\n".join(lines).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise InputError(f"{name}: the document has no text")
+        raise InputError(f"{name}: the document has no text", dutch=f"{name}: het document bevat geen tekst")
     # Word paragraphs are lines; separate them by blank lines when the document has no turns, so
     # that paragraph splitting sees them.
     if not _find_turns(text):
@@ -309,29 +329,32 @@ def _read_docx(raw: bytes, name: str) -> str:
     return text
 
 
-def _rows_to_documents(rows: list[dict], name: str, line_base: int) -> Document:
+def _rows_to_documents(rows: list[dict], name: str, line_base: int, unit: str = "rij") -> Document:
     segments = []
     seen = set()
     for n, row in enumerate(rows):
-        where = f"{name}: row {n + line_base}"
+        where, waar = f"{name}: row {n + line_base}", f"{name}: {unit} {n + line_base}"
         seg_id = str(row.get("id") or "").strip()
         text = row.get("text")
         if not seg_id:
-            raise InputError(f"{where}: column 'id' is empty")
+            raise InputError(f"{where}: column 'id' is empty", dutch=f"{waar}: de kolom 'id' is leeg")
         if seg_id in seen:
-            raise InputError(f"{where}: id {seg_id!r} occurs twice")
+            raise InputError(f"{where}: id {seg_id!r} occurs twice", dutch=f"{waar}: id {seg_id!r} komt twee keer voor")
         seen.add(seg_id)
         if not isinstance(text, str) or not text.strip():
-            raise InputError(f"{where}: column 'text' is empty")
+            raise InputError(f"{where}: column 'text' is empty", dutch=f"{waar}: de kolom 'text' is leeg")
         if len(text) > MAX_SEGMENT_CHARS:
-            raise InputError(f"{where}: text of {len(text)} characters is over the limit of {MAX_SEGMENT_CHARS}")
+            raise InputError(f"{where}: text of {len(text)} characters is over the limit of {MAX_SEGMENT_CHARS}",
+                             dutch=f"{waar}: tekst van {len(text)} tekens is langer dan de grens van "
+                                   f"{MAX_SEGMENT_CHARS}")
         question = row.get("question") or None
         segments.append(Segment(id=seg_id, text=text, question=question if isinstance(question, str) else None,
                                 speaker=row.get("speaker") or None, respondent=row.get("respondent") or None))
         if len(segments) > MAX_SEGMENTS_PER_FILE:
-            raise InputError(f"{name}: more than {MAX_SEGMENTS_PER_FILE} rows; split the file")
+            raise InputError(f"{name}: more than {MAX_SEGMENTS_PER_FILE} rows; split the file",
+                             dutch=f"{name}: meer dan {MAX_SEGMENTS_PER_FILE} rijen; splits het bestand")
     if not segments:
-        raise InputError(f"{name}: no rows")
+        raise InputError(f"{name}: no rows", dutch=f"{name}: geen rijen")
     return Document(name=name, text="", kind="table", segments=segments)
 
 
@@ -343,9 +366,11 @@ def iter_jsonl_objects(text: str, name: str):
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{name}: line {ln} is not JSON ({exc.msg})") from None
+            raise InputError(f"{name}: line {ln} is not JSON ({exc.msg})",
+                             dutch=f"{name}: regel {ln} is geen JSON ({exc.msg})") from None
         if not isinstance(row, dict):
-            raise InputError(f"{name}: line {ln} must be a JSON object")
+            raise InputError(f"{name}: line {ln} must be a JSON object",
+                             dutch=f"{name}: regel {ln} moet een JSON-object zijn")
         yield ln, row
 
 
@@ -353,9 +378,10 @@ def _read_jsonl(text: str, name: str) -> Document:
     rows = []
     for ln, row in iter_jsonl_objects(text, name):
         if "text" not in row or "id" not in row:
-            raise InputError(f'{name}: line {ln} must be an object with "id" and "text"')
+            raise InputError(f'{name}: line {ln} must be an object with "id" and "text"',
+                             dutch=f'{name}: regel {ln} moet een object met "id" en "text" zijn')
         rows.append(row)
-    return _rows_to_documents(rows, name, line_base=1)
+    return _rows_to_documents(rows, name, line_base=1, unit="regel")
 
 
 def _read_csv(text: str, name: str) -> Document:
@@ -366,13 +392,23 @@ def _read_csv(text: str, name: str) -> Document:
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     columns = [c.strip().lower() for c in (reader.fieldnames or [])]
     if "id" not in columns or "text" not in columns:
-        raise InputError(f"{name}: needs the columns 'id' and 'text' (found: {', '.join(columns) or 'none'})")
+        raise _needs_id_and_text(name, columns)
     reader.fieldnames = columns
     try:
         rows = list(reader)
     except csv.Error as exc:
-        raise InputError(f"{name}: not valid CSV ({exc})") from None
+        raise _not_csv(name, exc) from None
     return _rows_to_documents(rows, name, line_base=2)
+
+
+def _needs_id_and_text(name: str, columns: list[str]) -> InputError:
+    found = ", ".join(c for c in columns if c)
+    return InputError(f"{name}: needs the columns 'id' and 'text' (found: {found or 'none'})",
+                      dutch=f"{name}: de kolommen 'id' en 'text' zijn nodig (gevonden: {found or 'geen'})")
+
+
+def _not_csv(name: str, exc: csv.Error) -> InputError:
+    return InputError(f"{name}: not valid CSV ({exc})", dutch=f"{name}: geen geldige CSV ({exc})")
 
 
 def _read_xlsx_rows(raw: bytes, name: str, lower: bool = True) -> tuple[list[str], list[dict]]:
@@ -381,12 +417,14 @@ def _read_xlsx_rows(raw: bytes, name: str, lower: bool = True) -> tuple[list[str
 
         wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds on damaged files
-        raise InputError(f"{name}: not a readable .xlsx file ({type(exc).__name__})") from None
+        raise InputError(f"{name}: not a readable .xlsx file ({type(exc).__name__})",
+                         dutch=f"{name}: geen leesbaar Excel-bestand (.xlsx, {type(exc).__name__}); open en bewaar "
+                               "het opnieuw in Excel") from None
     ws = wb.worksheets[0]
     it = ws.iter_rows(values_only=True)
     header = next(it, None)
     if not header:
-        raise InputError(f"{name}: the first sheet is empty")
+        raise InputError(f"{name}: the first sheet is empty", dutch=f"{name}: het eerste werkblad is leeg")
     columns = [(str(c).strip().lower() if lower else " ".join(str(c).split())) if c is not None else ""
                for c in header]
     rows = [
@@ -406,11 +444,11 @@ def read_table_rows(raw: bytes, name: str) -> tuple[list[str], list[dict]]:
     """
     suffix = Path(name).suffix.lower()
     if not raw:
-        raise InputError(f"{name}: the file is empty")
+        raise _empty(name)
     if suffix == ".xlsx":
         return _read_xlsx_rows(raw, name, lower=False)
     if suffix != ".csv":
-        raise InputError(f"{name}: not a table (.csv or .xlsx)")
+        raise InputError(f"{name}: not a table (.csv or .xlsx)", dutch=f"{name}: geen tabel (.csv of .xlsx)")
     text = decode_text(raw, name)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
@@ -422,7 +460,7 @@ def read_table_rows(raw: bytes, name: str) -> tuple[list[str], list[dict]]:
     try:
         rows = [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
     except csv.Error as exc:
-        raise InputError(f"{name}: not valid CSV ({exc})") from None
+        raise _not_csv(name, exc) from None
     return columns, [r for r in rows if any(str(v).strip() for v in r.values())]
 
 
@@ -436,17 +474,18 @@ def extract_text(raw: bytes, name: str, max_bytes: int = MAX_FILE_BYTES) -> str:
     _check_size(len(raw), name, max_bytes)
     if suffix == ".docx":
         if not raw:
-            raise InputError(f"{name}: the file is empty")
+            raise _empty(name)
         return _read_docx(raw, name)
     if suffix == ".txt":
         return decode_text(raw, name)
-    raise InputError(f"{name}: not a text document (.txt or .docx)")
+    raise InputError(f"{name}: not a text document (.txt or .docx)",
+                     dutch=f"{name}: geen tekstdocument (.txt of .docx)")
 
 
 def _read_xlsx(raw: bytes, name: str) -> Document:
     columns, rows = _read_xlsx_rows(raw, name)
     if "id" not in columns or "text" not in columns:
-        raise InputError(f"{name}: needs the columns 'id' and 'text' (found: {', '.join(c for c in columns if c) or 'none'})")
+        raise _needs_id_and_text(name, columns)
     return _rows_to_documents(rows, name, line_base=2)
 
 
@@ -459,16 +498,18 @@ def read_bytes(raw: bytes, name: str, max_bytes: int = MAX_FILE_BYTES, responden
 def _parse_bytes(raw: bytes, name: str, max_bytes: int, respondent: str | None, max_segment_chars: int) -> Document:
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise InputError(f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}")
+        raise InputError(f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}",
+                         dutch=f"{name}: bestandstype {suffix or '(geen)'} wordt niet gelezen; gebruik "
+                               f"{', '.join(SUPPORTED_SUFFIXES)}")
     _check_size(len(raw), name, max_bytes)
     if suffix == ".docx":
         if not raw:
-            raise InputError(f"{name}: the file is empty")
+            raise _empty(name)
         text = _read_docx(raw, name)
         return segment_text(text, name, respondent=respondent, max_segment_chars=max_segment_chars)
     if suffix == ".xlsx":
         if not raw:
-            raise InputError(f"{name}: the file is empty")
+            raise _empty(name)
         return _read_xlsx(raw, name)
     text = decode_text(raw, name)
     if suffix == ".jsonl":
@@ -477,7 +518,7 @@ def _parse_bytes(raw: bytes, name: str, max_bytes: int, respondent: str | None, 
         return _read_csv(text, name)
     document = segment_text(text, name, respondent=respondent, max_segment_chars=max_segment_chars)
     if not document.segments:
-        raise InputError(f"{name}: no text to segment")
+        raise InputError(f"{name}: no text to segment", dutch=f"{name}: geen tekst om in fragmenten te verdelen")
     return document
 
 
@@ -487,13 +528,18 @@ def read_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES, respondent: str
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise _unreadable(path, exc) from None
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a file")
+        raise InputError(f"{path}: is a folder, not a file", dutch=f"{path}: is een map, geen bestand")
     _check_size(size, path.name, max_bytes)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise _unreadable(path, exc) from None
     return read_bytes(raw, path.name, max_bytes=max_bytes, respondent=respondent,
                       max_segment_chars=max_segment_chars)
+
+
+def _unreadable(path: Path, exc: OSError) -> InputError:
+    return InputError(f"{path}: cannot be read ({exc.strerror})",
+                      dutch=f"{path}: kan niet gelezen worden ({os_reason(exc)})")

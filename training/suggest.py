@@ -18,6 +18,7 @@ from .artifacts import ArtifactError, LoadedModel, list_versions, load_model, re
 from .estimator import Predictions
 from .features import Inputs
 from .memory import ConfirmationMemory
+from .messages import in_dutch
 from .segmenting import Segment
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,9 @@ def ensure_model(models_dir: str | Path = paths.DEFAULT_MODELS_DIR, version: str
         return load_model(models_dir, version)
     chosen = active_or_default(models_dir)
     if not chosen:
-        raise ArtifactError(f"no trained model in {models_dir}: run 'codeerhulp train' first (a few minutes)")
+        raise ArtifactError(f"no trained model in {models_dir}: run 'codeerhulp train' first (a few minutes)",
+                            dutch=f"geen getraind model in {models_dir}: draai eerst 'codeerhulp train' (een paar "
+                                  "minuten)")
     try:
         return load_model(models_dir, chosen)
     except ArtifactError as exc:
@@ -141,8 +144,11 @@ def ensure_model(models_dir: str | Path = paths.DEFAULT_MODELS_DIR, version: str
             loaded = load_model(models_dir, other)
         except ArtifactError:
             continue
-        announce(f"{problem}; suggesting with the last good version {other} instead "
-                 f"(make it active with 'codeerhulp models --activate {other}')")
+        # Said to the person running the command (the CLI passes its own announce).
+        announce(f"{in_dutch(problem)}; daarom stelt de laatste goede versie {other} voor (maak die actief met "
+                 f"'codeerhulp models --activate {other}')")
         return loaded
     raise ArtifactError(f"{problem}; no other version passes its checks: run 'codeerhulp train', "
-                        "or restore the models folder")
+                        "or restore the models folder",
+                        dutch=f"{in_dutch(problem)}; geen andere versie doorstaat de controles: draai 'codeerhulp "
+                              "train', of zet de modelmap terug")

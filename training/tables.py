@@ -124,7 +124,7 @@ def _codes_by_source(annotations: Annotations, decisions_files: Sequence[str | P
     names = ", ".join(sorted({d.coder for d in decisions})) or "geen"
     if source == "confirmed":
         if not decisions:
-            raise ValueError("no confirmed codes: give a decisions file, or use source 'model'")
+            raise ValueError("geen bevestigde codes: geef een besluitenbestand, of gebruik --source model")
         return confirmed, (f"Bron: bevestigde codes van codeurs ({names}); {len(confirmed)} gecodeerde segmenten")
     suggested = model_sets(annotations)
     versions = ", ".join(annotations.model_versions)

@@ -17,6 +17,7 @@ from .data import Example, corpus_hash, load_corpus
 from .encoders import CachedEncoder, make_encoder
 from .estimator import CodeSuggester, ModelConfig
 from .features import Inputs
+from .messages import os_reason
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +33,18 @@ class TrainConfig:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
-            raise ValueError(f"config {path}: cannot be read ({exc.strerror})") from None
+            raise ValueError(f"trainingsconfiguratie {path}: kan niet gelezen worden ({os_reason(exc)})") from None
         except yaml.YAMLError as exc:
-            raise ValueError(f"config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            raise ValueError(f"trainingsconfiguratie {path}: geen geldige YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(data, dict) or set(data) - {"model"}:
-            raise ValueError(f"config {path}: expected a mapping with the key 'model'")
+            raise ValueError(f"trainingsconfiguratie {path}: verwacht een mapping met alleen de sleutel 'model'")
         try:
             source = path.resolve()
             # Relative to the project when it is the project's own config: no local paths in manifests.
             source = source.relative_to(paths.PROJECT_DIR) if source.is_relative_to(paths.PROJECT_DIR) else source
             return cls(model=ModelConfig.from_dict(data.get("model") or {}), source=str(source))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"config {path}: {exc}") from None
+            raise ValueError(f"trainingsconfiguratie {path}: {exc}") from None
 
 
 def inputs_of(examples: list[Example]) -> list[Inputs]:

@@ -32,12 +32,13 @@ def _raw(codebook_path) -> dict:
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda d: d["factors"][3].pop("definition"), "code dagelijkse_praktijk: field 'definition' is missing"),
-        (lambda d: d["factors"][0].update(richting=["PO", "XO"]), "code ervaren_ruimte: field 'richting' has 'XO'"),
-        (lambda d: d["factors"][5].update(group="nergens"), "code handelingsrepertoire: field 'group' names unknown group"),
-        (lambda d: d["factors"][6].update(aard={"+": "hoog"}), "code motivatie: field 'aard' must name exactly"),
-        (lambda d: d["factors"].append(dict(d["factors"][0])), "code ervaren_ruimte: the id is used twice"),
-        (lambda d: d["factors"][7].update(include=[{"Ook": "x"}]), "code tevredenheid: field 'include'"),
+        (lambda d: d["factors"][3].pop("definition"), "code dagelijkse_praktijk: veld 'definition' ontbreekt"),
+        (lambda d: d["factors"][0].update(richting=["PO", "XO"]), "code ervaren_ruimte: veld 'richting' bevat 'XO'"),
+        (lambda d: d["factors"][5].update(group="nergens"),
+         "code handelingsrepertoire: veld 'group' noemt een onbekende groep"),
+        (lambda d: d["factors"][6].update(aard={"+": "hoog"}), "code motivatie: veld 'aard' moet precies de polen"),
+        (lambda d: d["factors"].append(dict(d["factors"][0])), "code ervaren_ruimte: het id komt twee keer voor"),
+        (lambda d: d["factors"][7].update(include=[{"Ook": "x"}]), "code tevredenheid: veld 'include'"),
     ],
 )
 def test_loader_names_code_and_field(codebook_path, mutate, message):
@@ -59,5 +60,5 @@ def test_retired_code_drops_out_of_active_factors(codebook_path):
 def test_unreadable_yaml_is_a_clear_error(tmp_path):
     bad = tmp_path / "cb.yaml"
     bad.write_bytes(b"id: [unclosed\n")
-    with pytest.raises(CodebookError, match="not valid UTF-8 YAML"):
+    with pytest.raises(CodebookError, match="geen geldige UTF-8-YAML"):
         load_codebook(bad)

@@ -179,7 +179,7 @@ def test_suggest_falls_back_to_the_last_good_version_and_never_trains(loaded, tm
         handle.write(b"\0")
     said = []
     assert ensure_model(models, announce=said.append).version == loaded.version
-    assert "last good version" in said[0] and read_active(models) == bad.name  # nothing activated behind our back
+    assert "laatste goede versie" in said[0] and read_active(models) == bad.name  # nothing activated behind our back
     before = sorted(p.name for p in (models / "codeerhulp").iterdir())
     shutil.rmtree(good)
     with pytest.raises(ArtifactError, match="codeerhulp train"):

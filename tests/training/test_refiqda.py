@@ -247,10 +247,10 @@ def test_invalid_code_and_span_are_refused(tmp_path: Path, codebook: Codebook) -
     doc = read_bytes(LF_BYTES, "startinterview_L7.txt")
     with pytest.raises(CodebookError):
         _export(tmp_path, codebook, [doc], [CodingRecord(doc.name, 0, 5, "rol_schoolleiding", "PO", "+", "anna")])
-    with pytest.raises(RefiQdaError, match="outside the text"):
+    with pytest.raises(RefiQdaError, match="ligt buiten de tekst"):
         _export(tmp_path, codebook, [doc], [CodingRecord(doc.name, 0, len(doc.text) + 1, "secties", "-", "+", "anna")])
-    with pytest.raises(RefiQdaError, match="no such document"):
+    with pytest.raises(RefiQdaError, match="zit niet in de export"):
         _export(tmp_path, codebook, [doc], [CodingRecord("elders.txt", 0, 5, "secties", "-", "+", "anna")])
-    with pytest.raises(RefiQdaError, match="unique"):
+    with pytest.raises(RefiQdaError, match="uniek"):
         _export(tmp_path, codebook, [doc, doc], [])
     assert not (tmp_path / "p.qdpx").exists()  # a refused export leaves no file behind

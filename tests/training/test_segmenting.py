@@ -57,22 +57,28 @@ def test_crlf_sources_have_lf_text_and_the_same_segments():
 
 
 @pytest.mark.parametrize(
-    "raw, name, message",
+    "raw, name, message, dutch",
     [
-        (b"", "leeg.txt", "the file is empty"),
-        ("caf\u00e9 met sch\u00e8ma".encode("cp1252"), "oud.txt", "not UTF-8"),
-        (b"\x00\x01\x02binary\x00", "data.txt", "binary"),
-        (b"not a zip", "kapot.docx", "not a readable .docx"),
-        (b'{"id": 1, "text": "a"}\n{oops\n', "x.jsonl", "line 2 is not JSON"),
-        (b"id,tekst\n1,hallo\n", "x.csv", "needs the columns 'id' and 'text'"),
-        (b"hallo", "x.pdf", "unsupported file type .pdf"),
+        (b"", "leeg.txt", "the file is empty", "het bestand is leeg"),
+        ("caf\u00e9 met sch\u00e8ma".encode("cp1252"), "oud.txt", "not UTF-8", "geen UTF-8-tekst"),
+        (b"\x00\x01\x02binary\x00", "data.txt", "binary", "lijkt een binair bestand"),
+        (b"not a zip", "kapot.docx", "not a readable .docx", "geen leesbaar Word-bestand"),
+        (b'{"id": 1, "text": "a"}\n{oops\n', "x.jsonl", "line 2 is not JSON", "regel 2 is geen JSON"),
+        (b"id,tekst\n1,hallo\n", "x.csv", "needs the columns 'id' and 'text'", "de kolommen 'id' en 'text' zijn nodig"),
+        (b"hallo", "x.pdf", "unsupported file type .pdf", "bestandstype .pdf wordt niet gelezen"),
     ],
 )
-def test_bad_input_gives_one_line_errors(raw, name, message):
+def test_bad_input_gives_one_line_errors(raw, name, message, dutch):
+    """English for the API (str), Dutch for a researcher (.dutch), both one line; both survive the
+    pickling that carries an error back from annotate's worker processes."""
+    import pickle
+
     with pytest.raises(InputError) as err:
         read_bytes(raw, name)
-    assert message in str(err.value)
-    assert "\n" not in str(err.value)
+    assert message in str(err.value) and dutch in err.value.dutch
+    assert "\n" not in str(err.value) and "\n" not in err.value.dutch
+    again = pickle.loads(pickle.dumps(err.value))
+    assert (str(again), again.dutch) == (str(err.value), err.value.dutch)
 
 
 def test_size_limit_is_enforced():
