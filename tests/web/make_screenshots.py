@@ -63,6 +63,16 @@ def wait_job(url: str, token: str, job_id: int) -> dict:
     raise RuntimeError("the retrain did not finish")
 
 
+def wait_served(url: str, version: str) -> None:
+    """Until the service suggests with ``version``: a fixed pause lost that race on a busy machine,
+    and the agreement plot then showed one model version instead of two."""
+    for _ in range(240):
+        if httpx.get(f"{url}/health", timeout=10).json().get("model_version") == version:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the service did not start serving {version}")
+
+
 WIDTH, HEIGHT = 1366, 900  # a common laptop screen; the narrow views are 800 px wide
 
 
@@ -125,7 +135,9 @@ def main() -> None:
             decide_as(url, tokens["anna"], segments[:8], lambda n, s: {"action": "reject"} if n == 2 else {"action": "accept"})
             job = httpx.post(f"{url}/api/v1/models/retrain", headers=auth(tokens["ilse"]), json={}).json()
             log.info("retrain: %s", wait_job(url, tokens["ilse"], job["id"])["message"])
-            time.sleep(1.5)  # the worker picks up the promoted version
+            active = httpx.get(f"{url}/health", timeout=10).json()["active_model_version"]
+            assert active != loaded.version, "the retrain did not promote a new version"
+            wait_served(url, active)
             httpx.post(f"{url}/api/v1/documents/{doc['id']}/suggestions", headers=auth(tokens["ilse"]),
                        timeout=60).raise_for_status()
 
