@@ -1,5 +1,8 @@
 """The ``codeerhulp`` command. Each group of subcommands lives in ``service/commands/`` and
-registers itself here, so the commands of the model, the service and batch work stay apart."""
+registers itself here, so the commands of the model, the service and batch work stay apart.
+
+Everything it says to a person is Dutch: argparse through ``argparse_nl``, errors from ``training``
+through their Dutch text (``training.messages``). Log records stay English."""
 
 from __future__ import annotations
 
@@ -11,27 +14,39 @@ from training.artifacts import ArtifactError
 from training.codebook import CodebookError
 from training.data import CorpusError
 from training.encoders import EncoderError
+from training.messages import in_dutch, os_reason
 from training.segmenting import InputError
 
-# Errors a researcher can act on: one line and exit code 2, never a traceback.
-USER_ERRORS = (InputError, CodebookError, CorpusError, ArtifactError, EncoderError, ValueError, FileNotFoundError)
+from .argparse_nl import DutchArgumentParser
 from .errors import CliError
+
+# Errors a researcher can act on: one line and exit code 2, never a traceback.
+USER_ERRORS = (CliError, InputError, CodebookError, CorpusError, ArtifactError, EncoderError, ValueError,
+               FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def describe(exc: BaseException) -> str:
+    """The one line a researcher reads about ``exc``, in Dutch."""
+    if isinstance(exc, OSError) and exc.filename:  # an output file that cannot be written, a missing input
+        return f"{exc.filename}: {os_reason(exc)}"
+    return in_dutch(exc)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .commands import batch, documents, model, server
 
-    parser = argparse.ArgumentParser(
+    parser = DutchArgumentParser(
         prog="codeerhulp",
         description=(
-            "Codeerhulp suggests codes of the PLG codebook (factor, richting, aard) for Dutch interview "
-            "transcripts and logbooks, learns from coders' decisions, and measures agreement. "
-            "Everything runs on this machine; nothing is sent anywhere."
+            "Codeerhulp stelt codes uit het PLG-codeboek voor (factor, richting, aard) voor transcripten van "
+            "interviews en logboeken, leert van de besluiten van codeurs en meet de overeenstemming. Alles "
+            "draait op deze computer; er wordt niets verstuurd."
         ),
-        epilog="Run 'codeerhulp COMMAND --help' for the options of a command.",
+        epilog="'codeerhulp OPDRACHT --help' toont de opties van een opdracht.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show progress and debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="voortgang en debuglogging tonen (logregels in het Engels)")
+    sub = parser.add_subparsers(dest="command", metavar="OPDRACHT", title="opdrachten")
     for module in (model, batch, server, documents):
         module.register(sub)
     return parser
@@ -47,14 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.handler(args) or 0)
-    except CliError as exc:
-        print(f"codeerhulp: error: {exc}", file=sys.stderr)
-        return 2
     except USER_ERRORS as exc:
-        print(f"codeerhulp: error: {exc}", file=sys.stderr)
+        print(f"codeerhulp: fout: {describe(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("codeerhulp: interrupted", file=sys.stderr)
+        print("codeerhulp: onderbroken", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

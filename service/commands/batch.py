@@ -24,10 +24,11 @@ def _say(message: str) -> None:
 
 def _common(p: argparse.ArgumentParser, models: bool = False) -> None:
     if models:
-        p.add_argument("--models-dir", type=Path,
+        p.add_argument("--models-dir", type=Path, metavar="MAP",
                        help="modelopslag (standaard: instelling CODEERHULP_MODELS_DIR, anders ./models)")
-        p.add_argument("--model-version", help="deze modelversie gebruiken in plaats van de actieve")
-    p.add_argument("--codebook", type=Path, help="codeboek (YAML; standaard het meegeleverde codebook/codebook.yaml)")
+        p.add_argument("--model-version", metavar="VERSIE", help="deze modelversie gebruiken in plaats van de actieve")
+    p.add_argument("--codebook", type=Path, metavar="YAML",
+                   help="codeboek (YAML; standaard het meegeleverde codebook/codebook.yaml)")
 
 
 def _codebook_path(args) -> Path:
@@ -66,7 +67,7 @@ def register(sub) -> None:
                     "slaat ongewijzigde bestanden over. Namen uit het manifest worden in teksten en bestandsnamen "
                     "vervangen door het respondent-id; de sleutel staat buiten de uitvoermap.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PAD", help="bestanden of mappen")
-    p.add_argument("-o", "--outdir", type=Path, default=Path("annotaties"),
+    p.add_argument("-o", "--outdir", type=Path, metavar="UITVOERMAP", default=Path("annotaties"),
                    help="uitvoermap (standaard: ./annotaties)")
     p.add_argument("--manifest", type=Path, metavar="CSV",
                    help="metadata per bestand: kolommen file, respondent, role, moment, plg, names (namen met ';' "
@@ -74,7 +75,7 @@ def register(sub) -> None:
     p.add_argument("--pseudonym-key", type=Path, metavar="CSV",
                    help="waar de sleutel van gepseudonimiseerde bestandsnamen komt, buiten de uitvoermap "
                         "(standaard: UITVOERMAP-pseudoniemen.csv ernaast)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    p.add_argument("--workers", type=int, metavar="N", default=min(4, os.cpu_count() or 1),
                    help="bestanden die tegelijk gelezen worden (standaard: min(4, CPU's); 1 leest in het hoofdproces)")
     p.add_argument("--cluster", metavar="tcp://HOST:8786",
                    help="het werk per bestand (lezen en voorstellen) op de workers van deze Dask-scheduler doen in "
@@ -94,10 +95,13 @@ def register(sub) -> None:
                     "--include-suggestions, die van het model onder een gebruiker met de naam van de modelversie. "
                     "qdc: alleen het codeboek.")
     p.add_argument("inputs", nargs="*", type=Path, metavar="INVOER", help="uitvoermap van annotate, besluitenbestanden")
-    p.add_argument("--format", required=True, choices=("csv", "xlsx", "qdpx", "qdc"))
-    p.add_argument("-o", "--output", type=Path, help="uitvoerbestand (standaard: export.<format> in de huidige map)")
+    p.add_argument("--format", required=True, choices=("csv", "xlsx", "qdpx", "qdc"),
+                   help="csv of xlsx: één rij per fragment; qdpx: een REFI-QDA-project; qdc: alleen het codeboek")
+    p.add_argument("-o", "--output", type=Path, metavar="UIT",
+                   help="uitvoerbestand (standaard: export.<format> in de huidige map)")
     p.add_argument("--include-suggestions", action="store_true", help="ook de suggesties van het model exporteren")
-    p.add_argument("--coders", help="codeurs om mee te nemen, met komma's (standaard: alle in de besluitenbestanden)")
+    p.add_argument("--coders", metavar="NAMEN",
+                   help="codeurs om mee te nemen, met komma's (standaard: alle in de besluitenbestanden)")
     _common(p)
     p.set_defaults(handler=cmd_export)
 
@@ -110,13 +114,14 @@ def register(sub) -> None:
     p.add_argument("--source", choices=("confirmed", "model", "both"), default="confirmed",
                    help="confirmed: besluiten van codeurs; model: suggesties; both: besluiten waar een fragment ze "
                         "heeft, anders suggesties (standaard: confirmed)")
-    p.add_argument("-o", "--output", type=Path, help="tabellen-XLSX (standaard: tabellen.xlsx)")
+    p.add_argument("-o", "--output", type=Path, metavar="UIT", help="tabellen-XLSX (standaard: tabellen.xlsx)")
     p.add_argument("--markdown", type=Path, metavar="UIT.md", help="de tabellen ook als Markdown")
     p.add_argument("--matrix", type=Path, metavar="UIT.xlsx",
                    help="matrix per respondent (XLSX; standaard: matrix.xlsx naast de tabellen)")
-    p.add_argument("--coders", help="alleen bevestigde codes van deze codeurs (standaard: alle, elke code één keer "
-                                    "per fragment)")
-    p.add_argument("--role", help="alleen respondenten met deze rol (bijv. leraar)")
+    p.add_argument("--coders", metavar="NAMEN",
+                   help="alleen bevestigde codes van deze codeurs (standaard: alle, elke code één keer "
+                        "per fragment)")
+    p.add_argument("--role", metavar="ROL", help="alleen respondenten met deze rol (bijv. leraar)")
     p.add_argument("--logbook-unit", choices=("whole", "answers"), default="whole",
                    help="whole: een code telt één keer per logboek (standaard, zoals het onderzoek logboeken als "
                         "geheel codeerde); answers: per antwoord")
@@ -133,14 +138,15 @@ def register(sub) -> None:
                     "fragmenten. Schrijft agreement.html (op zichzelf staand, met grafieken) en agreement.json "
                     "naar UITVOERMAP.")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INVOER", help="besluitenbestanden, uitvoermap van annotate")
-    p.add_argument("--coders", help="codeurs met komma's; 'model' zijn de suggesties van het model (standaard: alle "
-                                    "codeurs, plus het model als er een annotate-map is gegeven)")
-    p.add_argument("-o", "--outdir", type=Path, default=Path("overeenstemming"),
+    p.add_argument("--coders", metavar="NAMEN",
+                   help="codeurs met komma's; 'model' zijn de suggesties van het model (standaard: alle "
+                        "codeurs, plus het model als er een annotate-map is gegeven)")
+    p.add_argument("-o", "--outdir", type=Path, metavar="UITVOERMAP", default=Path("overeenstemming"),
                    help="uitvoermap (standaard: ./overeenstemming)")
     p.add_argument("--resamples", type=int, default=1000, metavar="N",
                    help="bootstraptrekkingen van fragmenten voor de 95%%-intervallen (standaard 1000; "
                         "0: geen intervallen)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=int, metavar="N", default=0,
                    help="seed van de trekkingen: dezelfde seed geeft dezelfde intervallen")
     _common(p)
     p.set_defaults(handler=cmd_agreement)
@@ -153,11 +159,13 @@ def register(sub) -> None:
                     "gecodeerd document zonder code worden besluiten 'geen code'. Daarna meet 'codeerhulp "
                     "agreement' de overeenstemming met het model of een collega.")
     p.add_argument("project", type=Path, metavar="PROJECT.qdpx", help="het REFI-QDA-project")
-    p.add_argument("--coder", required=True, help="onder deze naam komen de besluiten")
+    p.add_argument("--coder", metavar="NAAM", required=True, help="onder deze naam komen de besluiten")
     p.add_argument("--annotations", type=Path, default=Path("annotaties"), metavar="MAP",
                    help="de uitvoermap van annotate waaruit het project geëxporteerd is (standaard: ./annotaties)")
-    p.add_argument("--user", help="alleen de coderingen van deze gebruiker in het project (nodig als er meer zijn)")
-    p.add_argument("-o", "--output", type=Path, help="besluitenbestand (standaard: besluiten_CODEUR.csv)")
+    p.add_argument("--user", metavar="GEBRUIKER",
+                   help="alleen de coderingen van deze gebruiker in het project (nodig als er meer zijn)")
+    p.add_argument("-o", "--output", type=Path, metavar="UIT",
+                   help="besluitenbestand (standaard: besluiten_CODEUR.csv)")
     _common(p)
     p.set_defaults(handler=cmd_import)
 

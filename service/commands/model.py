@@ -1,4 +1,4 @@
-"""Model subcommands: train, suggest, evaluate, models."""
+"""Model subcommands: train, suggest, evaluate, models. What they say to a person is Dutch."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from ..settings import get_settings
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models-dir", type=Path, help="model store (default: setting CODEERHULP_MODELS_DIR, else ./models)")
-    p.add_argument("--codebook", type=Path, help="codebook YAML (default: the shipped codebook/codebook.yaml)")
+    p.add_argument("--models-dir", type=Path, metavar="MAP",
+                   help="modelopslag (standaard: instelling CODEERHULP_MODELS_DIR, anders ./models)")
+    p.add_argument("--codebook", type=Path, metavar="YAML",
+                   help="codeboek (YAML; standaard het meegeleverde codebook/codebook.yaml)")
 
 
 def _dirs(args) -> tuple[Path, Path]:
@@ -22,46 +24,56 @@ def _dirs(args) -> tuple[Path, Path]:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a new model version under models/",
-                       description="Train a new model version on the shipped corpus with a training config, "
-                                   "evaluate it on the separately written split, and make it the active model "
-                                   "when it is not worse than the active one (macro-F1 of factor).")
-    p.add_argument("--config", type=Path, help="training config YAML (default: training/configs/default.yaml)")
-    p.add_argument("--no-promote", action="store_true", help="keep the active model whatever the result")
+    p = sub.add_parser("train", help="een nieuwe modelversie trainen onder models/",
+                       description="Traint een nieuwe modelversie op het meegeleverde corpus met een "
+                                   "trainingsconfiguratie, toetst die op de apart geschreven fragmenten en maakt "
+                                   "haar het actieve model als ze niet slechter is dan het actieve (kappa op de "
+                                   "hoofdcode op de transcripten, anders macro-F1 van de factor).")
+    p.add_argument("--config", type=Path, metavar="YAML",
+                   help="trainingsconfiguratie (YAML; standaard: training/configs/default.yaml)")
+    p.add_argument("--no-promote", action="store_true", help="het actieve model houden, wat de uitkomst ook is")
     _common(p)
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("suggest", help="suggest codes for a transcript, logbook or list of texts",
-                       description="Suggest codes for every segment of FILE. .txt and .docx are split by speaker "
-                                   "turn (I:, L12:, a name:) or, without turns, by paragraph; .jsonl holds one "
-                                   '{"id": ..., "text": ...} a line; .csv has the columns id and text. '
-                                   "Output: JSON Lines, one segment a line, codes sorted by confidence.")
-    p.add_argument("file", type=Path, metavar="FILE", help=".txt, .docx, .jsonl or .csv")
-    p.add_argument("-o", "--output", type=Path, help="write JSONL here instead of standard output")
+    p = sub.add_parser("suggest", help="codes voorstellen voor een transcript, logboek of lijst teksten",
+                       description="Stelt codes voor voor elk fragment van BESTAND. .txt en .docx worden verdeeld "
+                                   "per spreekbeurt (I:, L12:, een naam:) of, zonder spreekbeurten, per alinea; "
+                                   '.jsonl heeft één {"id": ..., "text": ...} per regel; .csv en .xlsx hebben de '
+                                   "kolommen id en text. Uitvoer: JSON Lines, één fragment per regel, codes "
+                                   "gesorteerd op zekerheid.")
+    p.add_argument("file", type=Path, metavar="BESTAND", help=".txt, .docx, .jsonl, .csv of .xlsx")
+    p.add_argument("-o", "--output", type=Path, metavar="UIT",
+                   help="de JSONL hierheen schrijven in plaats van naar het scherm")
     p.add_argument("--min-confidence", type=float, metavar="X",
-                   help="keep codes with confidence >= X (default: the model's calibrated threshold; 0 keeps all)")
-    p.add_argument("--model-version", help="use this model version instead of the active one")
+                   help="codes met zekerheid >= X houden (standaard: de gekalibreerde drempel van het model; "
+                        "0 houdt alles)")
+    p.add_argument("--model-version", metavar="VERSIE", help="deze modelversie gebruiken in plaats van de actieve")
     _common(p)
     p.set_defaults(handler=cmd_suggest)
 
-    p = sub.add_parser("evaluate", help="measure the model and its peers (held-out split, cross-validation)",
-                       description="Per-factor precision/recall/F1, macro and micro F1, Cohen's kappa on the primary "
-                                   "factor, richting and aard accuracy and calibration (reliability table, ECE, "
-                                   "Brier), on the separately written held-out split and in k-fold cross-validation "
-                                   "on the training corpus, for the model and the peers side by side.")
-    p.add_argument("--config", type=Path, help="training config of the model to evaluate (default config if not given)")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (0 skips cross-validation)")
-    p.add_argument("--peers", default="keyword,majority,spacy",
-                   help="comma-separated peers: keyword, majority, spacy (spaCy textcat via 'spacy train'), or none")
-    p.add_argument("--learning-curve", action="store_true", help="also measure quality against corpus size")
-    p.add_argument("--json", type=Path, help="write all results as JSON here")
+    p = sub.add_parser("evaluate", help="het model en zijn vergelijkers meten (achtergehouden fragmenten, "
+                                        "kruisvalidatie)",
+                       description="Precisie, recall en F1 per factor, macro- en micro-F1, Cohens kappa op de "
+                                   "hoofdcode, juistheid van richting en aard en de kalibratie (betrouwbaarheidstabel, "
+                                   "ECE, Brier), op de apart geschreven achtergehouden fragmenten en in k-voudige "
+                                   "kruisvalidatie op het trainingscorpus, voor het model en de vergelijkers naast "
+                                   "elkaar. De tabel zelf is in het Engels, zoals in BENCHMARKS.md.")
+    p.add_argument("--config", type=Path, metavar="YAML",
+                   help="trainingsconfiguratie van het te meten model (standaard: de standaardconfiguratie)")
+    p.add_argument("--folds", type=int, metavar="N", default=5,
+                   help="aantal delen voor kruisvalidatie (0: geen kruisvalidatie)")
+    p.add_argument("--peers", metavar="LIJST", default="keyword,majority,spacy",
+                   help="vergelijkers, met komma's: keyword, majority, spacy (spaCy-textcat via 'spacy train'), "
+                        "of none")
+    p.add_argument("--learning-curve", action="store_true", help="ook de kwaliteit tegen de omvang van het corpus")
+    p.add_argument("--json", type=Path, metavar="UIT.json", help="alle resultaten als JSON hierheen schrijven")
     _common(p)
     p.set_defaults(handler=cmd_evaluate)
 
-    p = sub.add_parser("models", help="list model versions, or activate one",
-                       description="List the model versions with their held-out metrics; --activate VERSION makes a "
-                                   "version the active one (also a rollback).")
-    p.add_argument("--activate", metavar="VERSION", help="make this version the active one")
+    p = sub.add_parser("models", help="modelversies tonen, of er een actief maken",
+                       description="Toont de modelversies met hun cijfers op de achtergehouden fragmenten (* is de "
+                                   "actieve); --activate VERSIE maakt een versie de actieve (ook om terug te gaan).")
+    p.add_argument("--activate", metavar="VERSIE", help="deze versie de actieve maken")
     _common(p)
     p.set_defaults(handler=cmd_models)
 
@@ -78,33 +90,46 @@ def cmd_train(args) -> int:
     models_dir, codebook = _dirs(args)
     settings = get_settings()
     config = TrainConfig.load(args.config or settings.train_config)
-    _say(f"training with {config.source} (encoder {config.model.encoder}); this takes a few minutes")
+    _say(f"trainen met {config.source} (encoder {config.model.encoder}); dit duurt een paar minuten")
     active = read_active(models_dir)
     loaded = train_version(models_dir=models_dir, codebook_path=codebook, config=config, train_dir=settings.train_dir,
                            eval_dir=settings.eval_dir, cache_dir=settings.resolved_vector_cache_dir(),
                            transcripts_dir=settings.transcripts_dir)
     metrics = loaded.manifest["metrics"]
     held, spoken = metrics.get("held_out", {}), metrics.get("transcripts", {})
-    print(f"trained {loaded.version} in {metrics['train_seconds']} s on {metrics['n_train']} segments; "
-          f"held-out macro-F1 {held.get('macro_f1')}, kappa {held.get('kappa_primary')}"
-          + (f"; transcript split kappa {spoken.get('kappa_primary')}, hit@3 {spoken.get('hit3')}" if spoken else ""))
-    decision = _gate_against_active(loaded, models_dir, active, codebook, gate)
+    print(f"{loaded.version} getraind in {metrics['train_seconds']} s op {metrics['n_train']} fragmenten; "
+          f"achtergehouden: macro-F1 {held.get('macro_f1')}, kappa {held.get('kappa_primary')}"
+          + (f"; transcripten: kappa {spoken.get('kappa_primary')}, hit@3 {spoken.get('hit3')}" if spoken else ""))
+    metric, new, old = _gate_against_active(loaded, models_dir, active, codebook)
+    promote = gate(new, old, metric=metric).promote
+    why = _gate_in_dutch(metric, new, old, promote)
     if args.no_promote:
-        print(f"not activated (--no-promote); active stays {active}")
-    elif decision.promote:
+        print(f"niet geactiveerd (--no-promote); {active} blijft actief")
+    elif promote:
         set_active(models_dir, loaded.version)
-        print(f"activated {loaded.version}: {decision.reason}")
+        print(f"{loaded.version} geactiveerd: {why}")
     else:
-        print(f"not activated: {decision.reason}; active stays {active}")
+        print(f"niet geactiveerd: {why}; {active} blijft actief")
     return 0
 
 
-def _gate_against_active(loaded, models_dir, active, codebook, gate):
-    """Promote when not worse than the active version: on the transcript split (primary kappa, both
-    versions scored now, the same way) when there is one, else on the synthetic held-out split."""
+def _gate_in_dutch(metric: str, new: dict | None, old: dict | None, promote: bool) -> str:
+    """The promotion gate's verdict (training.promotion.gate decides) as the person who trained reads it."""
+    if not old or old.get(metric) is None:
+        return "er is geen actief model om mee te vergelijken"
+    if not new or new.get(metric) is None:
+        return f"het nieuwe model heeft geen {metric} op de achtergehouden fragmenten"
+    word = "niet slechter dan" if promote else "slechter dan"
+    return f"{metric} {new[metric]:.3f} is {word} die van het actieve model, {old[metric]:.3f}"
+
+
+def _gate_against_active(loaded, models_dir, active, codebook) -> tuple[str, dict | None, dict | None]:
+    """(metric, new, old) for the gate: on the transcript split (primary kappa, both versions scored
+    now, the same way) when there is one, else on the synthetic held-out split."""
     from training.artifacts import ArtifactError, list_versions, load_model
     from training.codebook import load_codebook
     from training.evaluate import evaluate_on_transcripts
+    from training.promotion import GATE_METRIC
     from training.train import load_split
 
     new = loaded.manifest["metrics"].get("transcripts")
@@ -113,11 +138,11 @@ def _gate_against_active(loaded, models_dir, active, codebook, gate):
         try:
             old = evaluate_on_transcripts(load_model(models_dir, active).model, split)["summary"]
         except ArtifactError as exc:
-            _say(f"the active version cannot be compared ({exc})")
+            _say(f"de actieve versie kan niet vergeleken worden ({exc.dutch})")
             old = None
-        return gate(new, old, metric="kappa_primary")
+        return "kappa_primary", new, old
     old = next((m for m in list_versions(models_dir) if m.get("version") == active), None)
-    return gate(loaded.manifest["metrics"].get("held_out"), (old or {}).get("metrics", {}).get("held_out"))
+    return GATE_METRIC, loaded.manifest["metrics"].get("held_out"), (old or {}).get("metrics", {}).get("held_out")
 
 
 def cmd_suggest(args) -> int:
@@ -125,7 +150,7 @@ def cmd_suggest(args) -> int:
     from training.suggest import ensure_model, suggest_segments
 
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
-        raise CliError("--min-confidence must be between 0 and 1")
+        raise CliError("--min-confidence moet tussen 0 en 1 liggen")
     settings = get_settings()
     models_dir, _ = _dirs(args)
     document = read_file(args.file, max_bytes=settings.max_upload_bytes, max_segment_chars=settings.max_segment_chars)
@@ -139,7 +164,7 @@ def cmd_suggest(args) -> int:
         if args.output:
             out.close()
     if args.output:
-        _say(f"{len(records)} segments written to {args.output}")
+        _say(f"{len(records)} fragmenten geschreven naar {args.output}")
     return 0
 
 
@@ -150,7 +175,7 @@ def cmd_evaluate(args) -> int:
     peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != "none"]
     unknown = set(peers) - {"keyword", "majority", "spacy"}
     if unknown:
-        raise CliError(f"unknown peer(s): {', '.join(sorted(unknown))}; use keyword, majority, spacy")
+        raise CliError(f"onbekende vergelijker(s): {', '.join(sorted(unknown))}; gebruik keyword, majority, spacy")
     settings = get_settings()
     results = run_evaluation(codebook_path=codebook, config_path=args.config or settings.train_config,
                              train_dir=settings.train_dir, eval_dir=settings.eval_dir, folds=args.folds, peers=peers,
@@ -158,7 +183,7 @@ def cmd_evaluate(args) -> int:
     print(summary_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        _say(f"results written to {args.json}")
+        _say(f"resultaten geschreven naar {args.json}")
     return 0
 
 
@@ -168,16 +193,28 @@ def cmd_models(args) -> int:
     models_dir, _ = _dirs(args)
     if args.activate:
         set_active(models_dir, args.activate)
-        print(f"activated {args.activate}")
+        print(f"{args.activate} is nu de actieve versie")
         return 0
     active = read_active(models_dir)
     versions = list_versions(models_dir)
     if not versions:
-        print(f"no model versions in {models_dir}")
+        print(f"geen modelversies in {models_dir}")
     for m in versions:
         held = m.get("metrics", {}).get("held_out", {})
         mark = "*" if m.get("version") == active else " "
-        print(f"{mark} {m.get('version')}  codebook {m.get('codebook', {}).get('version', '?')}  "
+        problem = f"  FOUT: {_manifest_problem(models_dir, m['version'])}" if "error" in m else ""
+        print(f"{mark} {m.get('version')}  codeboek {m.get('codebook', {}).get('version', '?')}  "
               f"encoder {m.get('encoder', '?')}  macro-F1 {held.get('macro_f1', '-')}  "
-              f"kappa {held.get('kappa_primary', '-')}" + (f"  ERROR {m['error']}" if "error" in m else ""))
+              f"kappa {held.get('kappa_primary', '-')}" + problem)
     return 0
+
+
+def _manifest_problem(models_dir: Path, version: str) -> str:
+    """Why a version's manifest cannot be read, in Dutch (list_versions keeps the English text)."""
+    from training.artifacts import ArtifactError, read_manifest, version_dir
+
+    try:
+        read_manifest(version_dir(models_dir, version))
+    except ArtifactError as exc:
+        return exc.dutch
+    return "onleesbaar manifest"

@@ -11,60 +11,79 @@ from ..settings import get_settings
 
 
 def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
-    p = sub.add_parser("serve", help="run the HTTP service (FastAPI on uvicorn)",
-                       description="Run the coding service. Settings come from CODEERHULP_* environment variables "
-                                   "(database URL, models dir, limits); the database is migrated at start. "
-                                   "OpenAPI docs at http://HOST:PORT/docs.")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes; each serves the promoted model within model_poll_seconds")
-    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    p.add_argument("--no-access-log", action="store_true", help="do not log every request (faster under load)")
+    p = sub.add_parser("serve", help="de codeerservice starten (HTTP, FastAPI op uvicorn)",
+                       description="Start de codeerservice: de pagina's voor codeurs en de API. Instellingen komen "
+                                   "uit de omgevingsvariabelen CODEERHULP_* (database-URL, modelmap, grenzen); de "
+                                   "database wordt bij de start bijgewerkt. API-documentatie op "
+                                   "http://HOST:POORT/docs.")
+    p.add_argument("--host", metavar="ADRES", default="127.0.0.1",
+                   help="netwerkadres om op te luisteren (standaard 127.0.0.1: alleen deze computer)")
+    p.add_argument("--port", type=int, default=8000, metavar="POORT", help="poort (standaard 8000)")
+    p.add_argument("--workers", type=int, metavar="N", default=1,
+                   help="webprocessen; elk gaat binnen model_poll_seconds over op een nieuw actief model "
+                        "(standaard 1)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                   help="hoeveel de logs melden (standaard info; logregels zijn Engels)")
+    p.add_argument("--no-access-log", action="store_true",
+                   help="niet elk verzoek loggen (sneller onder zware belasting)")
     p.add_argument("--no-worker", action="store_true",
-                   help="start no job worker: run 'codeerhulp worker' elsewhere, or retrains stay queued")
+                   help="geen taakverwerker starten: draai 'codeerhulp worker' elders, anders blijven hertrainingen "
+                        "in de wachtrij")
     p.set_defaults(handler=cmd_serve)
 
-    p = sub.add_parser("worker", help="run the job worker (retrains) beside the service",
-                       description="Takes retrain jobs from the database queue and runs each in a process of its "
-                                   "own at a lower CPU priority. 'codeerhulp serve' starts one; start one yourself "
-                                   "with 'serve --no-worker', for instance on another machine with the same database "
-                                   "and model store. Stops at SIGTERM or Ctrl+C (a running job is then failed).")
-    p.add_argument("--once", action="store_true", help="run one queued job (or none) and stop")
+    p = sub.add_parser("worker", help="de taakverwerker (hertrainingen) naast de service draaien",
+                       description="Haalt hertrainingen uit de wachtrij in de database en voert elke uit in een eigen "
+                                   "proces met lagere CPU-prioriteit. 'codeerhulp serve' start er een; start er zelf "
+                                   "een bij 'serve --no-worker', bijvoorbeeld op een andere computer met dezelfde "
+                                   "database en modelopslag. Stopt bij SIGTERM of Ctrl+C (een lopende taak mislukt "
+                                   "dan).")
+    p.add_argument("--once", action="store_true", help="één taak uit de wachtrij uitvoeren (of geen) en stoppen")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # set by serve: die with it
     p.set_defaults(handler=cmd_worker)
 
-    p = sub.add_parser("jobs", help="list jobs, or cancel one",
-                       description="The service's jobs (retrains) with their status; 'jobs cancel ID' stops one.")
-    job_actions = p.add_subparsers(dest="jobs_command", metavar="ACTION")
-    lst = job_actions.add_parser("list", help="the latest jobs, newest first")
+    p = sub.add_parser("jobs", help="taken tonen, of er een annuleren",
+                       description="De taken van de service (hertrainingen) met hun status; 'jobs cancel ID' stopt "
+                                   "er een.")
+    job_actions = p.add_subparsers(dest="jobs_command", metavar="ACTIE", title="acties")
+    lst = job_actions.add_parser("list", help="de laatste taken, nieuwste eerst",
+                                 description="De laatste 20 taken, nieuwste eerst: id, status, aangemaakt, bericht.")
     lst.set_defaults(handler=cmd_jobs_list)
-    cancel = job_actions.add_parser("cancel", help="cancel a queued or running job")
-    cancel.add_argument("job_id", type=int, metavar="ID")
+    cancel = job_actions.add_parser("cancel", help="een wachtende of lopende taak annuleren",
+                                    description="Annuleert een taak die wacht of loopt; een geannuleerde "
+                                                "hertraining maakt nooit een model actief.")
+    cancel.add_argument("job_id", type=int, metavar="ID", help="het nummer uit 'codeerhulp jobs list'")
     cancel.set_defaults(handler=cmd_jobs_cancel)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
-    p = sub.add_parser("users", help="add, list, revoke or rotate the service's users (coders and admins)",
-                       description="Manage users of the service. 'users add' and 'users rotate' print the user's "
-                                   "API token once; only its hash is stored.")
-    users = p.add_subparsers(dest="users_command", metavar="ACTION")
-    add = users.add_parser("add", help="add a user and print their token once")
-    add.add_argument("name", metavar="NAME")
-    add.add_argument("--role", choices=("coder", "admin"), default="coder")
+    p = sub.add_parser("users", help="gebruikers van de service (codeurs en beheerders) toevoegen, tonen, intrekken "
+                                     "of een nieuwe sleutel geven",
+                       description="Beheer van de gebruikers van de service. 'users add' en 'users rotate' tonen de "
+                                   "API-sleutel (token) van de gebruiker één keer; alleen de hash wordt bewaard.")
+    users = p.add_subparsers(dest="users_command", metavar="ACTIE", title="acties")
+    add = users.add_parser("add", help="een gebruiker toevoegen en de sleutel één keer tonen",
+                           description="Voegt een gebruiker toe en toont de API-sleutel één keer (op standaarduitvoer, "
+                                       "de uitleg op standaardfout).")
+    add.add_argument("name", metavar="NAAM", help="de naam waaronder de gebruiker codeert")
+    add.add_argument("--role", choices=("coder", "admin"), default="coder",
+                     help="coder: codeur; admin: beheerder, mag ook hertrainen en modellen activeren "
+                          "(standaard coder)")
     add.set_defaults(handler=cmd_users_add)
-    lst = users.add_parser("list", help="list users and roles")
+    lst = users.add_parser("list", help="gebruikers en hun rol tonen",
+                           description="Toont id, naam, rol en of de sleutel actief of ingetrokken is.")
     lst.set_defaults(handler=cmd_users_list)
     revoke = users.add_parser(
-        "revoke", help="revoke a user's token and end their browser sessions",
-        description="The token stops working at once in new processes and within auth_cache_seconds in a running "
-                    "service; the user's browser sessions end at once. 'users rotate NAME' gives access back.")
-    revoke.add_argument("name", metavar="NAME")
+        "revoke", help="de sleutel van een gebruiker intrekken en de browsersessies beëindigen",
+        description="De sleutel werkt meteen niet meer in nieuwe processen en binnen auth_cache_seconds in een "
+                    "draaiende service; de browsersessies van de gebruiker eindigen meteen. 'users rotate NAAM' "
+                    "geeft de toegang terug.")
+    revoke.add_argument("name", metavar="NAAM")
     revoke.set_defaults(handler=cmd_users_revoke)
     rotate = users.add_parser(
-        "rotate", help="give a user a new token (printed once); the old one stops working",
-        description="A new token for NAME, printed once; the old token stops working (within auth_cache_seconds "
-                    "in a running service) and the user's browser sessions end. A revoked user is active again.")
-    rotate.add_argument("name", metavar="NAME")
+        "rotate", help="een gebruiker een nieuwe sleutel geven (één keer getoond); de oude werkt niet meer",
+        description="Een nieuwe sleutel voor NAAM, één keer getoond; de oude werkt niet meer (binnen "
+                    "auth_cache_seconds in een draaiende service) en de browsersessies van de gebruiker eindigen. "
+                    "Een ingetrokken gebruiker is weer actief.")
+    rotate.add_argument("name", metavar="NAAM")
     rotate.set_defaults(handler=cmd_users_rotate)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
@@ -81,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..db import Database, migrate
 
     if args.workers < 1:
-        raise CliError("--workers must be at least 1")
+        raise CliError("--workers moet minstens 1 zijn")
     settings = get_settings()
     # Migrate once here so that workers starting together find the schema ready (they check again, cheaply).
     db = Database(settings.resolved_database_url())
@@ -239,6 +258,8 @@ def _print_token(message: str, token: str) -> None:
 def cmd_users_add(args: argparse.Namespace) -> int:
     from .. import repository
 
+    if not args.name.strip():  # said here in Dutch: the repository's own message is the API's, in English
+        raise CliError("een gebruiker heeft een naam nodig")
     user, token = _in_database(args.name, lambda s: repository.create_user(s, args.name, args.role))
     _print_token(f"{ROLE_NAMES[user.role]} {user.name!r} toegevoegd.", token)
     return 0

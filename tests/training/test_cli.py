@@ -1,5 +1,5 @@
 """The ``codeerhulp`` command as a user runs it: real subprocesses, the stable JSONL contract,
-one-line errors with exit code 2."""
+one-line Dutch errors with exit code 2."""
 
 import json
 import os
@@ -88,19 +88,19 @@ def test_min_confidence_zero_returns_every_factor(trained_models_dir, tmp_path):
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("leeg.txt", b"", "empty"),
-        ("oud.txt", "co\u00f6rdinatie en re\u00efntegratie".encode("cp1252"), "not UTF-8"),
-        ("beeld.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
-        ("kapot.jsonl", b'{"id": "a", "text": "x"}\n[1, 2\n', "line 2 is not JSON"),
-        ("kapot.docx", b"PK\x03\x04 nope", "not a readable .docx"),
-        ("verkeerd.csv", b"nummer;tekst\n1;hoi\n", "needs the columns 'id' and 'text'"),
+        ("leeg.txt", b"", "het bestand is leeg"),
+        ("oud.txt", "co\u00f6rdinatie en re\u00efntegratie".encode("cp1252"), "geen UTF-8-tekst"),
+        ("beeld.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "lijkt een binair bestand"),
+        ("kapot.jsonl", b'{"id": "a", "text": "x"}\n[1, 2\n', "regel 2 is geen JSON"),
+        ("kapot.docx", b"PK\x03\x04 nope", "geen leesbaar Word-bestand"),
+        ("verkeerd.csv", b"nummer;tekst\n1;hoi\n", "de kolommen 'id' en 'text' zijn nodig"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(trained_models_dir, tmp_path, capsys, name, content, message):
     (tmp_path / name).write_bytes(content)
     done = run_inproc(["suggest", tmp_path / name, "--models-dir", trained_models_dir], capsys)
     assert done.returncode == 2
-    assert message in done.stderr
+    assert done.stderr.startswith("codeerhulp: fout: ") and message in done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
@@ -108,15 +108,15 @@ def test_huge_input_is_refused(trained_models_dir, tmp_path):
     (tmp_path / "groot.txt").write_text("L1: " + "bla " * 2000, encoding="utf-8")
     done = run(["suggest", tmp_path / "groot.txt"], env_extra={"CODEERHULP_MAX_UPLOAD_BYTES": "4000"},
                models_dir=trained_models_dir)
-    assert done.returncode == 2 and "over the limit" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "groter dan de grens van" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_missing_file_and_bad_threshold(trained_models_dir, tmp_path, capsys):
     done = run_inproc(["suggest", tmp_path / "bestaat-niet.txt", "--models-dir", trained_models_dir], capsys)
-    assert done.returncode == 2 and "cannot be read" in done.stderr
+    assert done.returncode == 2 and "kan niet gelezen worden (bestaat niet)" in done.stderr
     done = run_inproc(["suggest", ROOT / "examples" / "logboek_T21.txt", "--min-confidence", "7",
                        "--models-dir", trained_models_dir], capsys)
-    assert done.returncode == 2 and "between 0 and 1" in done.stderr
+    assert done.returncode == 2 and "tussen 0 en 1" in done.stderr
 
 
 def test_help_for_every_command(capsys):
@@ -128,7 +128,7 @@ def test_help_for_every_command(capsys):
     assert {"train", "suggest", "evaluate", "models"} <= set(commands)
     for command, sub in commands.items():
         text = sub.format_help()
-        assert text.startswith(f"usage: codeerhulp {command}") and len(text) > 200, command
+        assert text.startswith(f"gebruik: codeerhulp {command}") and len(text) > 200, command
 
 
 def test_without_a_model_suggest_stops_and_says_what_to_run(tmp_path):
@@ -136,7 +136,7 @@ def test_without_a_model_suggest_stops_and_says_what_to_run(tmp_path):
     models = tmp_path / "empty-models"
     done = run(["suggest", ROOT / "examples" / "logboek_T21.txt"], models_dir=models)
     assert done.returncode == 2 and done.stdout == ""
-    assert "no trained model" in done.stderr and "codeerhulp train" in done.stderr
+    assert "geen getraind model" in done.stderr and "codeerhulp train" in done.stderr
     assert not (models / "codeerhulp").exists()
 
 
@@ -144,7 +144,7 @@ def test_models_lists_versions_and_activates(trained_models_dir, capsys):
     done = run_inproc(["models", "--models-dir", trained_models_dir], capsys)
     assert done.returncode == 0 and done.stdout.startswith("* ")
     done = run_inproc(["models", "--activate", "no-such-version", "--models-dir", trained_models_dir], capsys)
-    assert done.returncode == 2 and "no such version" in done.stderr
+    assert done.returncode == 2 and "die versie bestaat niet" in done.stderr
 
 
 def test_train_then_evaluate_with_peers(tmp_path, small_corpus, small_transcripts):
@@ -155,12 +155,12 @@ def test_train_then_evaluate_with_peers(tmp_path, small_corpus, small_transcript
     models = tmp_path / "models"
     done = run(["train"], env_extra=env, models_dir=models)
     assert done.returncode == 0, done.stderr
-    assert "activated" in done.stdout and (models / "codeerhulp" / "ACTIVE").is_file()
-    assert "transcript split kappa" in done.stdout
+    assert "geactiveerd" in done.stdout and (models / "codeerhulp" / "ACTIVE").is_file()
+    assert "transcripten: kappa" in done.stdout
     # A second version is gated against the first on the transcript split, both scored the same way.
     again = run(["train"], env_extra=env, models_dir=models)
     assert again.returncode == 0, again.stderr
-    assert "kappa_primary" in again.stdout and "is not worse than" in again.stdout
+    assert "kappa_primary" in again.stdout and "is niet slechter dan die van het actieve model" in again.stdout
     out = tmp_path / "eval.json"
     done = run(["evaluate", "--folds", "2", "--peers", "keyword,majority", "--json", out], env_extra=env)
     assert done.returncode == 0, done.stderr
