@@ -316,8 +316,8 @@ def _read_docx(raw: bytes, name: str) -> str:
         document = docx.Document(io.BytesIO(raw))
     except Exception as exc:  # python-docx raises zip, lxml and opc errors of several kinds on damaged files
         raise InputError(f"{name}: not a readable .docx file ({type(exc).__name__})",
-                         dutch=f"{name}: geen leesbaar Word-bestand (.docx, {type(exc).__name__}); open en bewaar "
-                               "het opnieuw in Word") from None
+                         dutch=f"{name}: geen leesbaar Word-bestand (.docx); open en bewaar het opnieuw in "
+                               "Word") from None
     lines = [p.text for p in document.paragraphs]
     text = "\n".join(lines).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
@@ -418,8 +418,8 @@ def _read_xlsx_rows(raw: bytes, name: str, lower: bool = True) -> tuple[list[str
         wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds on damaged files
         raise InputError(f"{name}: not a readable .xlsx file ({type(exc).__name__})",
-                         dutch=f"{name}: geen leesbaar Excel-bestand (.xlsx, {type(exc).__name__}); open en bewaar "
-                               "het opnieuw in Excel") from None
+                         dutch=f"{name}: geen leesbaar Excel-bestand (.xlsx); open en bewaar het opnieuw in "
+                               "Excel") from None
     ws = wb.worksheets[0]
     it = ws.iter_rows(values_only=True)
     header = next(it, None)
