@@ -35,3 +35,18 @@ def test_the_readme_sample_is_what_suggest_prints():
     assert {k: v for k, v in sample["meta"].items() if k != "question"} == \
         {k: v for k, v in real["meta"].items() if k != "question"}
     assert shortened(sample["meta"]["question"], real["meta"]["question"])
+
+
+def test_the_readme_console_samples_are_what_the_commands_print():
+    """Every ```console block: each '$ codeerhulp ...' line is run, and what it prints (standard
+    output and error) must be the lines below it."""
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```console\n(.*?)\n```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        for command, expected in re.findall(r"^\$ codeerhulp (.*)\n((?:(?!\$ ).*\n?)*)", block + "\n", re.M):
+            done = run(shlex.split(command))
+            assert done.returncode != 0 or "fout" not in expected
+            assert (done.stdout + done.stderr).rstrip("\n") == expected.rstrip("\n"), command
