@@ -69,12 +69,43 @@ def run_evaluation(codebook_path: str | Path = paths.DEFAULT_CODEBOOK, config_pa
     return results
 
 
-def summary_table(results: dict) -> str:
+# The table's words: English for BENCHMARKS.md (written by benchmarks/), Dutch for the person who
+# runs 'codeerhulp evaluate'. Scorer names, metric names and numbers are the same in both.
+TABLE_WORDS = {
+    "en": {
+        "intro": "Held-out split (written separately, n={n_held_out}) and {folds}-fold cross-validation on the "
+                 "training corpus (n={n_train}):",
+        "scores": "| scorer | held-out macro-F1 | micro-F1 | kappa (primary) | top-3 | richting acc. | aard acc. | ECE "
+                  "| Brier | CV macro-F1 | CV kappa |",
+        "curve": "Learning curve (model, held-out split):",
+        "curve_head": "| share of corpus | segments | macro-F1 | kappa (primary) | top-3 |",
+        "calibration": "Calibration of the model's factor confidences (held-out, all segment x factor pairs):",
+        "calibration_head": "| confidence bin | pairs | mean confidence | observed frequency |",
+        "per_factor": "Per factor (model, held-out):",
+        "per_factor_head": "| factor | precision | recall | F1 | support |",
+    },
+    "nl": {
+        "intro": "Achtergehouden fragmenten (apart geschreven, n={n_held_out}) en {folds}-voudige kruisvalidatie op "
+                 "het trainingscorpus (n={n_train}):",
+        "scores": "| scorer | achtergehouden macro-F1 | micro-F1 | kappa (hoofdcode) | top-3 | richting juist | aard "
+                  "juist | ECE | Brier | KV macro-F1 | KV kappa |",
+        "curve": "Leercurve (model, achtergehouden fragmenten):",
+        "curve_head": "| deel van het corpus | fragmenten | macro-F1 | kappa (hoofdcode) | top-3 |",
+        "calibration": "Kalibratie van de zekerheid per factor (achtergehouden, alle paren fragment x factor):",
+        "calibration_head": "| zekerheid | paren | gemiddelde zekerheid | waargenomen frequentie |",
+        "per_factor": "Per factor (model, achtergehouden):",
+        "per_factor_head": "| factor | precisie | recall | F1 | aantal |",
+    },
+}
+
+
+def summary_table(results: dict, language: str = "en") -> str:
+    words = TABLE_WORDS[language]
+    folds = next(iter(results["cross_validation"].values()), {}).get("folds", 0)
     lines = [
-        f"Held-out split (written separately, n={results['n_held_out']}) and {next(iter(results['cross_validation'].values()), {}).get('folds', 0)}-fold "
-        f"cross-validation on the training corpus (n={results['n_train']}):",
+        words["intro"].format(n_held_out=results["n_held_out"], folds=folds, n_train=results["n_train"]),
         "",
-        "| scorer | held-out macro-F1 | micro-F1 | kappa (primary) | top-3 | richting acc. | aard acc. | ECE | Brier | CV macro-F1 | CV kappa |",
+        words["scores"],
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in results["held_out"].items():
@@ -87,17 +118,15 @@ def summary_table(results: dict) -> str:
                      f"{fmt(s['top3_primary'])} | {fmt(s['richting_accuracy'])} | {fmt(s['aard_accuracy'])} | "
                      f"{fmt(s['ece'])} | {fmt(s['brier'])} | {cv_f1} | {cv_k} |")
     if results.get("learning_curve"):
-        lines += ["", "Learning curve (model, held-out split):", "",
-                  "| share of corpus | segments | macro-F1 | kappa (primary) | top-3 |", "|---|---|---|---|---|"]
+        lines += ["", words["curve"], "", words["curve_head"], "|---|---|---|---|---|"]
         for r in results["learning_curve"]:
             lines.append(f"| {r['fraction']:.0%} | {r['n_train']} | {r['macro_f1']:.3f} | {r['kappa_primary']:.3f} | {r['top3_primary']:.3f} |")
     model = results["held_out"].get(MODEL_NAME)
     if model:
-        lines += ["", "Calibration of the model's factor confidences (held-out, all segment x factor pairs):", "",
-                  "| confidence bin | pairs | mean confidence | observed frequency |", "|---|---|---|---|"]
+        lines += ["", words["calibration"], "", words["calibration_head"], "|---|---|---|---|"]
         for r in model["reliability"]:
             lines.append(f"| {r['bin']} | {r['n']} | {r['mean_confidence']:.3f} | {r['observed_frequency']:.3f} |")
-        lines += ["", "Per factor (model, held-out):", "", "| factor | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += ["", words["per_factor"], "", words["per_factor_head"], "|---|---|---|---|---|"]
         for f, m in model["per_factor"].items():
             lines.append(f"| {f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
     return "\n".join(lines)

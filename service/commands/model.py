@@ -57,7 +57,7 @@ def register(sub) -> None:
                                    "hoofdcode, juistheid van richting en aard en de kalibratie (betrouwbaarheidstabel, "
                                    "ECE, Brier), op de apart geschreven achtergehouden fragmenten en in k-voudige "
                                    "kruisvalidatie op het trainingscorpus, voor het model en de vergelijkers naast "
-                                   "elkaar. De tabel zelf is in het Engels, zoals in BENCHMARKS.md.")
+                                   "elkaar.")
     p.add_argument("--config", type=Path, metavar="YAML",
                    help="trainingsconfiguratie van het te meten model (standaard: de standaardconfiguratie)")
     p.add_argument("--folds", type=int, metavar="N", default=5,
@@ -180,7 +180,7 @@ def cmd_evaluate(args) -> int:
     results = run_evaluation(codebook_path=codebook, config_path=args.config or settings.train_config,
                              train_dir=settings.train_dir, eval_dir=settings.eval_dir, folds=args.folds, peers=peers,
                              learning_curve=args.learning_curve, progress=_say)
-    print(summary_table(results))
+    print(summary_table(results, language="nl"))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         _say(f"resultaten geschreven naar {args.json}")
