@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import re
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
