@@ -97,17 +97,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from ..db import Database, migrate
-
     if args.workers < 1:
         raise CliError("--workers moet minstens 1 zijn")
     settings = get_settings()
     # Migrate once here so that workers starting together find the schema ready (they check again, cheaply).
-    db = Database(settings.resolved_database_url())
-    try:
-        migrate(db)
-    finally:
-        db.dispose()
+    _database().dispose()
     os.environ.setdefault("CODEERHULP_LOG_LEVEL", args.log_level.upper())
     worker = None if args.no_worker else WorkerProcess()
     if worker:
@@ -226,10 +220,26 @@ def cmd_jobs_cancel(args: argparse.Namespace) -> int:
 
 
 def _database():  # noqa: ANN202
+    """The service's database, migrated; a wrong URL or an unreachable server is one Dutch line."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
     from ..db import Database, migrate
 
-    db = Database(get_settings().resolved_database_url())
-    migrate(db)
+    url = get_settings().resolved_database_url()
+    try:
+        db = Database(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise CliError("CODEERHULP_DATABASE_URL is geen database-URL; bijvoorbeeld "
+                       "postgresql+psycopg://gebruiker@host:5432/codeerhulp of sqlite:///pad/codeerhulp.db") from None
+    try:
+        migrate(db)
+    except sqlalchemy.exc.OperationalError as exc:
+        db.dispose()
+        shown = make_url(url).render_as_string(hide_password=True)
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise CliError(f"de database {shown} is niet bereikbaar ({reason}); controleer CODEERHULP_DATABASE_URL en "
+                       "of de databaseserver draait") from None
     return db
 
 

@@ -144,3 +144,18 @@ def test_the_usage_lines_in_the_docs_are_the_real_ones(monkeypatch):
                                                                       "import")}
     for text, name in quoted:
         assert commands[name].format_usage().rstrip("\n") == text, name
+
+
+def test_a_wrong_or_unreachable_database_is_one_dutch_line(tmp_path):
+    """No SQLAlchemy traceback for the admin who mistyped CODEERHULP_DATABASE_URL; no password shown."""
+    done = run(["users", "list"], env_extra={"CODEERHULP_DATABASE_URL": "onzin",
+                                             "CODEERHULP_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("codeerhulp: fout: CODEERHULP_DATABASE_URL is geen database-URL")
+    # Port 1 on this machine: refused at once, nothing leaves the machine.
+    url = "postgresql+psycopg://codeur:geheim@127.0.0.1:1/codeerhulp"
+    done = run(["users", "list"], env_extra={"CODEERHULP_DATABASE_URL": url, "CODEERHULP_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("codeerhulp: fout: de database postgresql+psycopg://codeur:***@127.0.0.1:1/"
+                                  "codeerhulp is niet bereikbaar")
+    assert "geheim" not in done.stderr
