@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 
 from training.artifacts import remove_unfinished
+from training.messages import in_dutch
 
 from . import jobs
 from .db import Database, migrate
@@ -138,7 +139,8 @@ def job_process(settings: Settings, lease: jobs.Lease, params: dict[str, Any], p
         sys.exit(3)
     except Exception as exc:
         log.exception("job %d failed", lease.job_id)
-        message = jobs.messages()["error"].format(error=f"{type(exc).__name__}: {exc}")
+        # The message is the lead's, on the Dutch admin page: a model, codebook or encoder error in Dutch.
+        message = jobs.messages()["error"].format(error=f"{type(exc).__name__}: {in_dutch(exc)}")
         jobs.finish(db, lease, "failed", message)
         sys.exit(1)
     finally:
