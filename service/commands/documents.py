@@ -16,7 +16,7 @@ def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
                        description="Blind coderen: een codeur ziet alleen de suggesties van het model en de eigen "
                                    "besluiten, tot een document openstaat voor bespreking. Dan ziet iedereen "
                                    "alle besluiten op dat document.")
-    actions = p.add_subparsers(dest="documents_command", metavar="ACTIE")
+    actions = p.add_subparsers(dest="documents_command", metavar="ACTIE", title="acties")
     lst = actions.add_parser("list", help="de documenten met hun aantal fragmenten en of ze blind zijn")
     lst.set_defaults(handler=cmd_documents_list)
     discuss = actions.add_parser("discuss", help="een document openzetten voor bespreking",
