@@ -314,7 +314,8 @@ def cmd_agreement(args) -> int:
         raise CliError("--resamples moet 0 of meer zijn")
     codebook = load_codebook(_codebook_path(args))
     folder, decisions = _split_inputs(args.inputs)
-    verdicts = agreement_texts(args.resamples, args.seed)["verdicts"]
+    texts = agreement_texts(args.resamples, args.seed)
+    verdicts = texts["verdicts"]
     targets = [args.outdir / JSON_FILE, args.outdir / HTML_FILE]
     before = stamps(targets)
     report, paths = run_agreement(args.outdir, codebook, annotations_dir=folder, decisions_files=decisions,
@@ -335,6 +336,12 @@ def cmd_agreement(args) -> int:
                   f"{_ci(pair.get('kappa_ci'))} ({verdicts.get(pair['kappa_verdict'], pair['kappa_verdict'])}) "
                   f"op {pair['n_units']} fragmenten")
     print(f"{len(factor['disagreements'])} fragmenten met verschil in factor")
+    blind = report["blind_decisions"]
+    if blind["compared"]:  # the same sentence as the HTML report, from the same catalogue
+        line = texts["blind"]["count"].format(blind=blind["blind"], compared=blind["compared"])
+        if blind["unknown"]:
+            line += " " + texts["blind"]["unknown"].format(unknown=blind["unknown"])
+        print(line)
     print(f"rapport: {paths['html']}; gegevens: {paths['json']}")
     _report_files(*written_and_replaced(targets, before))
     return 0

@@ -98,6 +98,7 @@ def test_the_report_counts_decisions_made_blind_from_the_decisions_files(materia
     assert report["blind_decisions"] == {"compared": 20, "blind": 7, "unknown": 10}  # bob's file has no column
     html = (report_dir / "agreement.html").read_text(encoding="utf-8")
     assert "Blind gecodeerd: 7 van 20 vergeleken besluiten (van 10 is het niet bekend)." in html
+    assert "Blind gecodeerd: 7 van 20 vergeleken besluiten (van 10 is het niet bekend)" in capsys.readouterr().out
 
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("segment_id,coder,factor,richting,aard,blind\nL1_start-0001,anne,,,,misschien\n",
