@@ -23,13 +23,16 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import skops.io as sio
+from typing import TYPE_CHECKING
 
 from .encoders import EncoderError, make_encoder
-from .estimator import CodeSuggester
 from .messages import UserError, in_dutch
 from .processes import process_alive, process_id
+
+# skops imports the whole of scikit-learn (~3 s of a cold start): only saving and loading a model
+# import it, so that the CLI's --help, the error classes and the manifests stay light.
+if TYPE_CHECKING:
+    from .estimator import CodeSuggester
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ class LoadedModel:
     version: str
     path: Path
     manifest: dict
-    model: CodeSuggester
+    model: "CodeSuggester"
 
     @property
     def codebook_version(self) -> str:
@@ -113,8 +116,10 @@ def version_dir(models_dir: str | Path, version: str, name: str = MODEL_NAME) ->
     return path
 
 
-def save_model(model: CodeSuggester, models_dir: str | Path, manifest: dict, name: str = MODEL_NAME,
+def save_model(model: "CodeSuggester", models_dir: str | Path, manifest: dict, name: str = MODEL_NAME,
                version: str | None = None) -> Path:
+    import skops.io as sio
+
     version = version or new_version()
     final = version_dir(models_dir, version, name)
     if final.exists():
@@ -246,26 +251,40 @@ def same_vectors(trained_with: str, installed: str) -> bool:
     return bool(a and b and a["release"] == b["release"])
 
 
-def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, encoder_spec: str | None = None) -> LoadedModel:
-    """Load a version after checking its files against the SHA-256 in its manifest."""
-    manifest = verify_version(models_dir, version, name)
-    path = version_dir(models_dir, version, name)
-    model_file = path / MODEL_FILE
+def encoder_spec_of(manifest: dict) -> str:
+    """The encoder spec a version was trained with (its training config's ``encoder``)."""
+    return manifest.get("config", {}).get("encoder", "none")
+
+
+def read_model_state(path: Path, label: str) -> dict:
+    """The state in a model file, read once: skops parses the archive and checks every type in it
+    against its defaults plus ``TRUSTED_TYPES`` in the same pass that builds the objects (asking
+    for the untrusted types first parsed the whole file twice)."""
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
-        untrusted = set(sio.get_untrusted_types(file=model_file))
-        extra = untrusted - set(TRUSTED_TYPES)
-        if extra:
-            raise ArtifactError(f"model {name}/{version}: contains types outside the allow-list: {sorted(extra)}",
-                                dutch=f"model {name}/{version}: bevat types buiten de toegestane lijst: "
-                                      f"{sorted(extra)}")
-        state = sio.load(model_file, trusted=sorted(untrusted))
-    except ArtifactError:
-        raise
+        return sio.load(path, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        # The first line names the types ("Untrusted types found in the file: [...]"); the rest is advice
+        # to the person saving a model, not to someone loading one.
+        found = str(exc).splitlines()[0].rstrip(".")
+        raise ArtifactError(f"model {label}: contains types outside the allow-list ({found})",
+                            dutch=f"model {label}: bevat types buiten de toegestane lijst ({found})") from None
     except Exception as exc:
         why = f"{type(exc).__name__}: {exc}"
-        raise ArtifactError(f"model {name}/{version}: {MODEL_FILE} is unreadable ({why})",
-                            dutch=f"model {name}/{version}: {MODEL_FILE} is onleesbaar ({why})") from None
-    spec = encoder_spec or manifest.get("config", {}).get("encoder", "none")
+        raise ArtifactError(f"model {label}: {MODEL_FILE} is unreadable ({why})",
+                            dutch=f"model {label}: {MODEL_FILE} is onleesbaar ({why})") from None
+
+
+def load_model(models_dir: str | Path, version: str, name: str = MODEL_NAME, encoder_spec: str | None = None) -> LoadedModel:
+    """Load a version after checking its files against the SHA-256 in its manifest."""
+    from .estimator import CodeSuggester
+
+    manifest = verify_version(models_dir, version, name)
+    path = version_dir(models_dir, version, name)
+    state = read_model_state(path / MODEL_FILE, f"{name}/{version}")
+    spec = encoder_spec or encoder_spec_of(manifest)
     try:
         encoder = make_encoder(spec)
     except EncoderError as exc:
