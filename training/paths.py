@@ -6,6 +6,7 @@ overridden by the caller (the service's Settings, the CLI's options, the tests' 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -21,3 +22,9 @@ EMBEDDING_CACHE_DIR = DATA_DIR / "embeddings"
 DEFAULT_TRAIN_CONFIG = PACKAGE_DIR / "configs" / "default.yaml"
 # The REFI-QDA exchange format's XML schemas (MIT), shipped so exports validate offline.
 REFI_QDA_SCHEMA_DIR = PACKAGE_DIR / "schemas" / "refi-qda"
+
+
+def data_dir() -> Path:
+    """The data dir (CODEERHULP_DATA_DIR, as the service's Settings reads it): caches derived from
+    installed packages live under it (the encoder engine, simplemma's decoded dictionary)."""
+    return Path(os.environ.get("CODEERHULP_DATA_DIR", "data"))
