@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from .encoders import EncoderError, make_encoder
 from .messages import UserError, in_dutch
+from .paths import DEFAULT_MODELS_DIR
 from .processes import process_alive, process_id
 
 # skops imports the whole of scikit-learn (~3 s of a cold start): only saving and loading a model
@@ -324,6 +325,15 @@ def read_active(models_dir: str | Path, name: str = MODEL_NAME) -> str | None:
     except FileNotFoundError:
         return None
     return version or None
+
+
+def active_or_default(models_dir: str | Path = DEFAULT_MODELS_DIR) -> str | None:
+    """The ACTIVE version, else the newest readable version (e.g. the shipped one), else None."""
+    active = read_active(models_dir)
+    if active:
+        return active
+    versions = [m["version"] for m in list_versions(models_dir) if "error" not in m]
+    return versions[-1] if versions else None
 
 
 def set_active(models_dir: str | Path, version: str, name: str = MODEL_NAME) -> None:

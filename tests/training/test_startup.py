@@ -75,3 +75,78 @@ def test_the_dictionary_is_decoded_in_memory_when_the_data_dir_is_not_writable(t
     blocked = tmp_path / "a-file"
     blocked.write_text("not a directory")
     assert lemma_dictionary.load(directory=blocked / "lemmas") == lemma_dictionary.decode_shipped()
+
+
+class CountingEncoder:
+    """A stand-in encoder: a text's vector depends on the text alone; counts what it is asked."""
+
+    name, dim, rows_independent = "counting", 4, True
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def encode(self, texts):
+        import numpy as np
+
+        self.asked += list(texts)
+        return np.array([[len(t), t.count("e"), t.count(" "), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_prefetched_vectors_are_the_encoders_own_and_missing_texts_are_encoded(monkeypatch):
+    from training import encoders, prefetch
+
+    encoder = CountingEncoder()
+    monkeypatch.setitem(encoders._LOADED, "counting", encoder)
+    ahead = prefetch.VectorPrefetch("counting", ["een", "twee", "een"])
+    ahead.wait()
+    assert encoder.asked == ["een", "twee"]
+
+    class Model:
+        encoder_ = encoder
+
+    model = Model()
+    ahead.attach(model)
+    texts = ["twee", "drie keer", "een"]
+    assert (model.encoder_.encode(texts) == CountingEncoder().encode(texts)).all()
+    assert encoder.asked == ["een", "twee", "drie keer"]  # only the text not prefetched
+
+
+def test_prefetch_is_ignored_for_another_encoder_or_after_a_failure(monkeypatch):
+    from training import encoders, prefetch
+
+    used, other = CountingEncoder(), CountingEncoder()
+    monkeypatch.setitem(encoders._LOADED, "counting", used)
+    ahead = prefetch.VectorPrefetch("counting", ["een"])
+
+    class Model:
+        encoder_ = other
+
+    model = Model()
+    ahead.attach(model)
+    assert model.encoder_.encode(["een"]).shape == (1, 4) and other.asked == ["een"]
+
+    failed = prefetch.VectorPrefetch("no-such-encoder-spec", ["een"])  # make_encoder raises in the thread
+    model = Model()
+    other.asked.clear()
+    failed.attach(model)
+    assert model.encoder_.encode(["een"]).shape == (1, 4) and other.asked == ["een"]
+
+
+@pytest.mark.slow
+def test_the_command_suggests_exactly_what_the_model_does_in_process(tmp_path):
+    """The fast start (vectors encoded ahead in a thread, cached lemma dictionary) changes no output:
+    the shipped default model (e5) on the example transcript, as a command and in-process the plain way."""
+    from training import paths
+    from training.segmenting import read_file
+    from training.suggest import ensure_model, suggest_segments
+
+    transcript = ROOT / "examples" / "startinterview_L7.txt"
+    loaded = ensure_model(paths.DEFAULT_MODELS_DIR)
+    assert loaded.model.encoder_ is not None, "the shipped model should use the sentence encoder"
+    expected = suggest_segments(loaded, read_file(transcript).segments)
+    out = subprocess.run([sys.executable, "-m", "service.cli", "-v", "suggest", str(transcript)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=600,
+                         env={**os.environ, "CODEERHULP_MODELS_DIR": str(paths.DEFAULT_MODELS_DIR)})
+    assert out.returncode == 0, out.stderr
+    assert "stage encoding (background)" in out.stderr  # the vectors did come from the prefetch
+    assert [json.loads(line) for line in out.stdout.splitlines()] == expected
