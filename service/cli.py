@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from training.artifacts import ArtifactError
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, exit_when_done: bool = False) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -61,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        if exit_when_done and getattr(args, "exit_when_done", False):
+            _exit_now(code)
+        return code
     except USER_ERRORS as exc:
         print(f"codeerhulp: fout: {describe(exc)}", file=sys.stderr)
         return 2
@@ -72,5 +76,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _exit_now(code: int) -> None:
+    """End the process without tearing the interpreter down: after a one-shot command's output is
+    written, freeing the model, the ONNX session and spaCy object by object took ~1 s more (measured
+    with the 150-segment interview, BENCHMARKS.md, start-up). Commands opt in (``exit_when_done``)
+    when nothing of theirs is left to clean up at exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def run() -> None:
+    """The entry point of the installed ``codeerhulp`` command and of ``python -m service.cli``."""
+    sys.exit(main(exit_when_done=True))
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

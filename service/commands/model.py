@@ -49,7 +49,7 @@ def register(sub) -> None:
                         "0 houdt alles)")
     p.add_argument("--model-version", metavar="VERSIE", help="deze modelversie gebruiken in plaats van de actieve")
     _common(p)
-    p.set_defaults(handler=cmd_suggest)
+    p.set_defaults(handler=cmd_suggest, exit_when_done=True)  # service/cli.py: _exit_now
 
     p = sub.add_parser("evaluate", help="het model en zijn vergelijkers meten (achtergehouden fragmenten, "
                                         "kruisvalidatie)",
