@@ -41,9 +41,9 @@ STAGE_ORDER = ("interpreter and light imports", "segmenting", "imports", "model 
 BACKGROUND = ("encoder load (background)", "encoding (background)")
 
 
-def run_command(checkout: Path, interview: Path, data_dir: Path, models_dir: Path, verbose: bool) -> dict:
-    env = {**os.environ, "CODEERHULP_DATA_DIR": str(data_dir), "CODEERHULP_MODELS_DIR": str(models_dir),
-           "PYTHONPATH": str(checkout)}
+def run_command(checkout: Path, interview: Path, data_dir: Path, verbose: bool) -> dict:
+    """One run of the command of ``checkout`` with its own shipped models (or CODEERHULP_MODELS_DIR)."""
+    env = {**os.environ, "CODEERHULP_DATA_DIR": str(data_dir), "PYTHONPATH": str(checkout)}
     args = [sys.executable, "-m", "service.cli", *(["-v"] if verbose else []), "suggest", str(interview)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
@@ -113,7 +113,6 @@ def main() -> None:
     print(f"CPU: {cpu}; flags: {', '.join(flags) or 'none'}; cores: {os.cpu_count()}; "
           f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     user_data = Path(os.environ.get("CODEERHULP_DATA_DIR", "data"))
-    models_dir = Path(os.environ.get("CODEERHULP_MODELS_DIR", ROOT / "models"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         interview = interview_file(tmp)
@@ -124,20 +123,20 @@ def main() -> None:
         engines = user_data / "engines"
         if not engines.is_dir():
             print("building the encoder engine once (not part of start-up) ...")
-            run_command(ROOT, interview, user_data, models_dir, verbose=False)
+            run_command(ROOT, interview, user_data, verbose=False)
         data = {}
         for label in checkouts:
             data[label] = tmp / f"data-{len(data)}"
             shutil.copytree(engines, data[label] / "engines")
 
         dropped = args.drop_caches and drop_page_cache()
-        cold = {label: run_command(path, interview, data[label], models_dir, verbose=True)
+        cold = {label: run_command(path, interview, data[label], verbose=True)
                 for label, path in checkouts.items()}
         warm = {label: [] for label in checkouts}
         for _ in range(args.runs):  # in turns: neighbouring runs see about the same load
             for label, path in checkouts.items():
-                warm[label].append(run_command(path, interview, data[label], models_dir, verbose=False))
-        verbose = {label: [run_command(path, interview, data[label], models_dir, verbose=True)
+                warm[label].append(run_command(path, interview, data[label], verbose=False))
+        verbose = {label: [run_command(path, interview, data[label], verbose=True)
                            for _ in range(max(1, args.runs // 2))] for label, path in checkouts.items()}
         outputs = {label: runs[-1]["output"] for label, runs in warm.items()}
         help_wall = []
@@ -155,7 +154,7 @@ def main() -> None:
         + (f" --compare {args.compare}" if args.compare else "") + f"` (commit {git_commit()}) on {machine()}; "
         f"CPU `{cpu}` with {', '.join(flags) or 'none of the listed flags'}. Load average {load_before[0]:.2f} at the "
         f"start and {load_after[0]:.2f} at the end. The interview: 150 turns of new recombinations of held-out "
-        f"sentences, each with its question ({n_segments} segments). The shipped active model; the encoder engine "
+        f"sentences, each with its question ({n_segments} segments). Each checkout's shipped active model; the encoder engine "
         "already built (as after a first use). Cold: a new data dir"
         + (", the page cache dropped" if dropped else ", the page cache not dropped") + ".",
         "",
