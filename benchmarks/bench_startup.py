@@ -54,12 +54,17 @@ def run_command(checkout: Path, interview: Path, data_dir: Path, verbose: bool) 
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if out.returncode != 0:
         raise SystemExit(f"{checkout}: the command failed:\n{out.stderr[-2000:]}")
-    stages: dict[str, tuple[float, float]] = {}
+    stages: dict[str, tuple[float, float, float]] = {}
     for line in out.stderr.splitlines():
         if " stage " in line and line.startswith("DEBUG codeerhulp.timing"):
-            name, start, end = line.split(" stage ", 1)[1].rsplit(" ", 2)
-            stages.setdefault(name, (float(start) - started, float(end) - started))
+            name, start, end, thread_cpu = line.split(" stage ", 1)[1].rsplit(" ", 3)
+            stages.setdefault(name, (float(start) - started, float(end) - started, float(thread_cpu)))
     return {"wall": ended - started, "cpu": cpu, "stages": stages, "output": out.stdout}
+
+
+def thread_cpu(run: dict) -> dict[str, float]:
+    """CPU seconds of the thread that ran each stage."""
+    return {name: cpu for name, (_, _, cpu) in run["stages"].items()}
 
 
 def durations(run: dict) -> dict[str, float]:
@@ -180,13 +185,18 @@ def main() -> None:
                   f"the CPU time; the suggestions are {'the same' if same else 'DIFFERENT'} (every field but the model version)."]
     lines += ["", "Where the time goes (this checkout, median seconds of the verbose runs; the background stages "
               "run at the same time as the main thread's imports and model load):", "",
-              "| stage | cold (s) | warm (s) |", "|---|---:|---:|"]
+              "| stage | cold (s) | warm (s) | warm, CPU of its thread (s) |", "|---|---:|---:|---:|"]
     cold_d = durations(cold["this checkout"])
     warm_d = [durations(r) for r in verbose["this checkout"]]
+    warm_cpu = [thread_cpu(r) for r in verbose["this checkout"]]
     for name in STAGE_ORDER + BACKGROUND + ("waiting for vectors",):
         if name in cold_d or any(name in d for d in warm_d):
+            cpu_s = median([c[name] for c in warm_cpu if name in c])
             lines.append(f"| {name} | {cold_d.get(name, float('nan')):.2f} | "
-                         f"{median([d[name] for d in warm_d if name in d]):.2f} |")
+                         f"{median([d[name] for d in warm_d if name in d]):.2f} | "
+                         + ("" if cpu_s != cpu_s else f"{cpu_s:.2f}") + " |")
+    lines += ["", "The CPU column counts the stage's own thread only: the encoding's CPU is spent in ONNX Runtime's "
+              "calls on the encoder's worker threads, which the process total above includes."]
     lines += ["", f"`codeerhulp --help`: median {median(help_wall):.2f} s over 3 runs."]
     text = "\n".join(lines)
     print(text)
