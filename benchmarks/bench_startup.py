@@ -165,7 +165,8 @@ def main() -> None:
         + (f" --compare {args.compare}" if args.compare else "") + f"` (commit {git_commit()}) on {machine()}; "
         f"CPU `{cpu}` with {', '.join(flags) or 'none of the listed flags'}. Load average {load_before[0]:.2f} at the "
         f"start and {load_after[0]:.2f} at the end. The interview: 150 turns of new recombinations of held-out "
-        f"sentences, each with its question ({n_segments} segments). Each checkout's shipped active model; the encoder engine "
+        f"sentences, each with its question ({n_segments} segments). Each checkout's shipped active model; "
+        "the encoder engine "
         "already built (as after a first use). Cold: a new data dir"
         + (", the page cache dropped" if dropped else ", the page cache not dropped") + ".",
         "",
@@ -182,7 +183,8 @@ def main() -> None:
         same = suggestions(outputs["this checkout"]) == suggestions(outputs[args.compare])
         cpu_ratio = median([r["cpu"] for r in warm["this checkout"]]) / median([r["cpu"] for r in warm[args.compare]])
         lines += ["", f"This checkout against {args.compare}: {ratio:.2f}x the warm median wall time, {cpu_ratio:.2f}x "
-                  f"the CPU time; the suggestions are {'the same' if same else 'DIFFERENT'} (every field but the model version)."]
+                  f"the CPU time; the suggestions are {'the same' if same else 'DIFFERENT'} "
+                  "(every field but the model version)."]
     lines += ["", "Where the time goes (this checkout, median seconds of the verbose runs; the background stages "
               "run at the same time as the main thread's imports and model load):", "",
               "| stage | cold (s) | warm (s) | warm, CPU of its thread (s) |", "|---|---:|---:|---:|"]
