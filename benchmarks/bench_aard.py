@@ -84,6 +84,7 @@ QUESTION_NEGATIVE = {"niet", "geen", "nooit", "weinig", "minder", "moeilijk", "l
                      "gehinderd", "spanning", "tegenvallen", "probleem"}
 QUESTION_POSITIVE = {"veel", "goed", "helpen", "geholpen", "fijn", "positief", "meer", "sterk", "prettig"}
 SHORT_ANSWER = 12  # words; a longer answer usually says its pole itself
+SHIPPED = "shipped head (per-factor sentence vectors, C = 4)"
 
 
 def answer_cues(answer_lemmas: str, question_lemmas: str) -> str:
@@ -228,8 +229,28 @@ def main(argv: list[str] | None = None) -> None:
             chosen.append(round(float(best), 2))
         return out, chosen
 
+    def fitted_with_speech():
+        """Not a head we may ship (the split only measures): how far speech itself takes these features.
+        Each writer is scored by the shipped head fitted on the corpus and the other writers' pairs; the
+        real set (when given) by one fitted on the corpus and the whole split."""
+        rows, cols, y_test = p["test"]
+        base = Variant()
+        A = sp.vstack([design("train", *p["train"][:2], base), design("test", rows, cols, base)], format="csr")
+        y_all = np.concatenate([p["train"][2], y_test])
+        source = np.concatenate([np.full(len(p["train"][2]), ""), writers])
+        right = np.zeros(len(y_test), bool)
+        for w_name in sorted(set(writers)):
+            held = writers == w_name
+            clf = fit(A[source != w_name], y_all[source != w_name], 4.0)
+            scored = design("test", np.asarray(rows)[held], np.asarray(cols)[held], base)
+            right[held] = clf.predict(scored) == y_test[held]
+        if not args.real:
+            return right, None
+        predicted = fit(A, y_all, 4.0).predict(design("real", *p["real"][:2], base))
+        return right, float((predicted == p["real"][2]).mean())
+
     variants = {
-        "shipped head (per-factor sentence vectors, C = 4)": Variant(),
+        SHIPPED: Variant(),
         "without the per-factor sentence vectors": Variant(dense=False),
         "C = 1": Variant(C=1.0),
         "C = 16": Variant(C=16.0),
@@ -259,12 +280,25 @@ def main(argv: list[str] | None = None) -> None:
             z_test, chosen = previous_blend(z[0], z[1], continues)
             notes.append(f"previous turn's weight per held-out writer: {', '.join(map(str, chosen))}")
         right = (z_test >= 0) == y_test
+        if name == SHIPPED:
+            short = np.array([len(lemmas["test"][i].split()) <= SHORT_ANSWER for i in rows])
+            notes.append(f"{short.sum()} of the {len(rows)} pairs are answers of at most {SHORT_ANSWER} words, "
+                         f"where the question could matter most (shipped head right on {right[short].mean():.3f} of "
+                         f"them, on {right[~short].mean():.3f} of the longer ones)")
         by_writer = [float(right[writers == w].mean()) for w in sorted(set(writers))]
         real = float(((z[-1] >= 0) == p["real"][2]).mean()) if args.real else None
         results[name] = (float(right.mean()), min(by_writer), max(by_writer), real)
         real_text = f" real {real:.3f}" if real is not None else ""
         print(f"{name:62s} {results[name][0]:.3f} (writers {results[name][1]:.3f}-{results[name][2]:.3f}){real_text}",
               flush=True)
+    right, real = fitted_with_speech()
+    by_writer = [float(right[writers == w].mean()) for w in sorted(set(writers))]
+    diagnostic = "diagnostic, not shippable: shipped head also fitted on the other writers' transcripts"
+    results[diagnostic] = (float(right.mean()), min(by_writer), max(by_writer), real)
+    print(f"{diagnostic}: {results[diagnostic][0]:.3f}" + (f" real {real:.3f}" if real is not None else ""), flush=True)
+    notes.append("the diagnostic row measures the representation, not a candidate: it is fitted on the split "
+                 "itself (leave-one-writer-out; for the real column on the whole split), which the split may "
+                 "not be used for in a shipped model")
     n_real = f", and on the {len(p['real'][2])} (segment, factor) pairs of the real development set " \
              "(`--real ../shared/eval/real_dev.jsonl`, kept outside the repository; no question or previous " \
              "turn there, so the context variants can only differ through the answer's own cues)" if args.real else ""
@@ -281,10 +315,12 @@ def main(argv: list[str] | None = None) -> None:
     ]
     body += [f"| {name} | {acc:.3f} | {lo:.3f}-{hi:.3f} | {'-' if real is None else f'{real:.3f}'} |"
              for name, (acc, lo, hi, real) in results.items()]
-    shipped = results["shipped head (per-factor sentence vectors, C = 4)"]
-    best_name, best = max(results.items(), key=lambda kv: kv[1][0])
+    shipped = results[SHIPPED]
+    best_name, best = max(((n, r) for n, r in results.items() if n != diagnostic), key=lambda kv: kv[1][0])
     body += ["", f"Issue #10 asks for 0.92. The best variant here ({best_name}) scores {best[0]:.3f}, "
-             f"{best[0] - shipped[0]:+.3f} against the shipped head's {shipped[0]:.3f}."]
+             f"{best[0] - shipped[0]:+.3f} against the shipped head's {shipped[0]:.3f}. A variant is adopted only "
+             "when it gains at least +0.02 on the split (more than the writers' spread suggests is noise) and "
+             "loses nothing on the real development set."]
     body += [f"{note[0].upper()}{note[1:]}." for note in notes] + [""]
     write_section("aard", "\n".join(body))
 
