@@ -98,8 +98,12 @@ def main() -> None:
 
     # Every shipped version (the previous release and this one), as it suggests whole documents.
     active = read_active(paths.DEFAULT_MODELS_DIR)
-    for manifest in list_versions(paths.DEFAULT_MODELS_DIR):
+    versions = list_versions(paths.DEFAULT_MODELS_DIR)
+    reserialised = {m.get("provenance", {}).get("reserialised_from") for m in versions}
+    for manifest in versions:
         version = manifest["version"]
+        if version in reserialised:
+            continue  # the same fitted model as a newer version's (training/reserialise.py): scored once
         shipped = load_model(paths.DEFAULT_MODELS_DIR, version).model
         shipped.encoder_ = build_encoder(shipped._cfg().encoder, CACHE)  # the same encoder, with the cache
         label = f"shipped {version}" + (" (active)" if version == active else " (previous release)")
