@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 from training.artifacts import ArtifactError, load_model
 from training.codebook import load_codebook
 from training.data import Code, Example, load_corpus
-from training.evaluate import evaluate_model
-from training.promotion import GATE_METRIC, Comparison, gate, gate_paired, paired_difference, segment_f1
-from training.train import TrainConfig, inputs_of, train_version
+from training.promotion import compare_for_promotion
+from training.train import TrainConfig, train_version
 
 from . import jobs, repository
 from .db import Database
@@ -38,7 +37,7 @@ log = logging.getLogger(__name__)
 
 # The steps of a retrain in order, with their share of a typical run's time; a run uses the
 # measured durations of the previous successful run instead, when there is one.
-PHASES: dict[str, float] = {"collecting": 0.05, "training": 0.5, "rule": 0.15, "evaluating": 0.1,
+PHASES: dict[str, float] = {"collecting": 0.05, "vectors": 0.05, "training": 0.45, "rule": 0.15, "evaluating": 0.1,
                             "saving": 0.02, "gating": 0.15, "recording": 0.03}
 
 
@@ -86,9 +85,6 @@ def previous_phase_seconds(db: Database) -> dict[str, float] | None:
     return (result or {}).get("phase_seconds")
 
 
-MIN_PAIRED = 10  # held-out confirmed segments from which the gate compares on them alone
-
-
 def split_recent(confirmed: list[repository.Confirmed], share: float
                  ) -> tuple[list[repository.Confirmed], list[repository.Confirmed]]:
     """(train, held out): the most recently confirmed ``share`` is held out. The newest decisions are
@@ -96,16 +92,6 @@ def split_recent(confirmed: list[repository.Confirmed], share: float
     ordered = sorted(confirmed, key=lambda c: (c.decision_id, c.segment_id))
     n_held = int(round(share * len(ordered)))
     return ordered[:len(ordered) - n_held], ordered[len(ordered) - n_held:]
-
-
-def paired_on_confirmed(new_model, old_model, held: list[Example]) -> Comparison:
-    """Both models as they suggest (their own decision rules) on the held-out confirmed segments:
-    per segment the F1 of the suggested factor set against the confirmed one, new minus active."""
-    gold = [set(e.factors) for e in held]
-    inputs = inputs_of(held)
-    shown = {name: [{s.factor for s in row} for row in model.suggest(inputs)]
-             for name, model in (("new", new_model), ("old", old_model))}
-    return paired_difference(segment_f1(gold, shown["new"]), segment_f1(gold, shown["old"]))
 
 
 def _examples(confirmed: list[repository.Confirmed]) -> list[Example]:
@@ -172,33 +158,21 @@ def run_retrain(db: Database, settings: Settings, lease: jobs.Lease, params: dic
         extra_manifest={"service": {"job_id": lease.job_id, "resolution": resolution,
                                     "n_confirmed_train": len(train_part), "n_confirmed_held_out": len(held_part),
                                     **stats}},
-        cache_dir=settings.resolved_vector_cache_dir(), transcripts_dir=settings.transcripts_dir, progress=step)
+        cache_dir=settings.resolved_vector_cache_dir(), transcripts_dir=settings.transcripts_dir, progress=step,
+        also_encode=_examples(held_part))
 
     step("gating")
-    gate_set = load_corpus(settings.eval_dir, codebook) if settings.eval_dir and settings.eval_dir.is_dir() else []
-    gate_set += _examples(held_part)
-    factor_ids = list(codebook.factor_ids)
-    new_summary = evaluate_model(loaded.model, gate_set, factor_ids)["summary"] if gate_set else None
-    old_summary = paired = None
+    synthetic = load_corpus(settings.eval_dir, codebook) if settings.eval_dir and settings.eval_dir.is_dir() else []
     gated_against = db.read(repository.active_version)
-    if gated_against and gate_set:
+    old_model = None
+    if gated_against:
         try:
             # Loaded here, in the job's own process: the web workers' models and locks are not touched.
             old_model = load_model(settings.models_dir, gated_against).model
-            old_summary = evaluate_model(old_model, gate_set, factor_ids)["summary"]
-            if len(held_part) >= MIN_PAIRED:
-                paired = paired_on_confirmed(loaded.model, old_model, _examples(held_part))
         except ArtifactError as exc:
             log.error("job %s: the active model %s cannot be loaded for the gate: %s", lease.job_id, gated_against, exc)
-    # Enough recent confirmed segments: the gate trusts them (the team's own transcripts) over the
-    # synthetic split; fewer: macro-F1 on the synthetic split plus what was confirmed.
-    decision = gate_paired(paired, params["tolerance"]) if paired else \
-        gate(new_summary, old_summary, tolerance=params["tolerance"])
-    gate_info = {"metric": GATE_METRIC, "n": len(gate_set), "n_confirmed": len(held_part),
-                 "n_synthetic": len(gate_set) - len(held_part), "tolerance": params["tolerance"],
-                 "new_value": (new_summary or {}).get(GATE_METRIC), "active_value": (old_summary or {}).get(GATE_METRIC),
-                 "paired": paired.to_dict() if paired else None, "decided_on": "paired" if paired else GATE_METRIC,
-                 "passed": decision.promote, "new": new_summary, "old": old_summary}
+    decision, gate_info = compare_for_promotion(loaded.model, old_model, synthetic, _examples(held_part),
+                                                list(codebook.factor_ids), params["tolerance"])
     metrics = {"gate_set": gate_info, **loaded.manifest.get("metrics", {})}
     step("recording")
     result = {

@@ -210,8 +210,8 @@ class JobOut(BaseModel):
     message: str | None = Field(description="what happened, in Dutch, for the research lead")
     params: dict[str, Any]
     result: dict[str, Any] | None
-    phase: str | None = Field(default=None, description="the step a running job is in: collecting, training, "
-                                                         "rule, evaluating, saving, gating, recording")
+    phase: str | None = Field(default=None, description="the step a running job is in: collecting, vectors, "
+                                                         "training, rule, evaluating, saving, gating, recording")
     progress: float | None = Field(default=None, description="estimated share done, 0..1")
     elapsed_seconds: float | None = Field(default=None, description="time since the job started, or its duration")
     cancel_requested: bool = False

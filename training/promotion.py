@@ -7,8 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bootstrap
+from .artifacts import same_vectors
+from .data import Example
+from .evaluate import evaluate_model
+from .features import Inputs
 
 GATE_METRIC = "macro_f1"
+MIN_PAIRED = 10  # held-out confirmed segments from which the gate compares on them alone
 
 
 @dataclass
@@ -76,3 +81,41 @@ def gate_paired(comparison: Comparison, tolerance: float = 0.0) -> Decision:
     if c.difference + 1e-12 >= -tolerance:
         return Decision(True, f"{c.metric} {c.new:.3f} is not worse than {c.old:.3f} ({interval})")
     return Decision(False, f"{c.metric} {c.new:.3f} is worse than the active model's {c.old:.3f} ({interval})")
+
+
+def paired_on_confirmed(new_model, old_model, held: list[Example]) -> Comparison:
+    """Both models as they suggest (their own decision rules) on the held-out confirmed segments:
+    per segment the F1 of the suggested factor set against the confirmed one, new minus active."""
+    gold = [set(e.factors) for e in held]
+    inputs = [Inputs(e.text, e.question) for e in held]
+    shown = {name: [{s.factor for s in row} for row in model.suggest(inputs)]
+             for name, model in (("new", new_model), ("old", old_model))}
+    return paired_difference(segment_f1(gold, shown["new"]), segment_f1(gold, shown["old"]))
+
+
+def compare_for_promotion(new_model, old_model, synthetic: list[Example], held: list[Example],
+                          factor_ids: list[str], tolerance: float = 0.0) -> tuple[Decision, dict]:
+    """The gate: both models on the same data, and whether the new one may replace the active one.
+
+    With at least MIN_PAIRED held-out confirmed segments the decision rests on them alone (paired per
+    segment, with a bootstrap interval); with fewer, on macro-F1 over the synthetic held-out split plus
+    them. ``old_model`` None: no active model to compare with. When both models read the same sentence
+    vectors, the active one is given the new one's encoder, whose cache already holds every gate sentence.
+    """
+    if old_model is not None and new_model.encoder_ is not None and old_model.encoder_ is not None \
+            and same_vectors(old_model.encoder_name_, new_model.encoder_.name):
+        old_model.encoder_ = new_model.encoder_
+    gate_set = synthetic + held
+    new_summary = evaluate_model(new_model, gate_set, factor_ids)["summary"] if gate_set else None
+    old_summary = paired = None
+    if old_model is not None and gate_set:
+        old_summary = evaluate_model(old_model, gate_set, factor_ids)["summary"]
+        if len(held) >= MIN_PAIRED:
+            paired = paired_on_confirmed(new_model, old_model, held)
+    decision = gate_paired(paired, tolerance) if paired else gate(new_summary, old_summary, tolerance=tolerance)
+    info = {"metric": GATE_METRIC, "n": len(gate_set), "n_confirmed": len(held), "n_synthetic": len(synthetic),
+            "tolerance": tolerance, "new_value": (new_summary or {}).get(GATE_METRIC),
+            "active_value": (old_summary or {}).get(GATE_METRIC), "paired": paired.to_dict() if paired else None,
+            "decided_on": "paired" if paired else GATE_METRIC, "passed": decision.promote,
+            "new": new_summary, "old": old_summary}
+    return decision, info

@@ -18,6 +18,7 @@ from .encoders import CachedEncoder, make_encoder
 from .estimator import CodeSuggester, ModelConfig
 from .features import Inputs
 from .messages import os_reason
+from .text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,15 @@ def inputs_of(examples: list[Example]) -> list[Inputs]:
 def build_encoder(spec: str, cache_dir: str | Path | None = paths.EMBEDDING_CACHE_DIR):
     encoder = make_encoder(spec)
     return CachedEncoder(encoder, cache_dir) if encoder is not None else None
+
+
+def encode_once(encoder, examples: list[Example]) -> int:
+    """Encode, in one pass through the vector cache, every sentence (segment and question) that training,
+    the decision rule, the evaluation and the gate will ask for: each is encoded once, and every later
+    step finds it in the cache. Returns the number of distinct sentences."""
+    texts = dict.fromkeys(normalise(t) for e in examples for t in (e.text, e.question) if t)
+    encoder.encode(list(texts))
+    return len(texts)
 
 
 def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, encoder=None) -> CodeSuggester:
@@ -104,11 +114,14 @@ def train_version(
     cache_dir: str | Path | None = paths.EMBEDDING_CACHE_DIR,
     transcripts_dir: str | Path | None = paths.TRANSCRIPTS_DIR,
     progress: Callable[[str], None] | None = None,
+    also_encode: list[Example] | None = None,
 ) -> LoadedModel:
     """Train on the corpus (plus confirmed examples), evaluate on the held-out split, save a version.
 
-    ``progress`` is told each step as it starts: "training", "rule", "evaluating", "saving" (a
-    service job shows them to the research lead; it may also raise to stop the training there).
+    ``progress`` is told each step as it starts: "vectors" (with an encoder), "training", "rule", "evaluating",
+    "saving" (a service job shows them to the research lead; it may also raise to stop the training there).
+    ``also_encode``: segments a later step will score (the gate's held-out confirmed segments), encoded with
+    the rest; the returned model keeps the training's cached encoder, so scoring them encodes nothing.
     """
     from .evaluate import evaluate_model, evaluate_on_transcripts  # evaluate imports train's helpers
 
@@ -116,19 +129,22 @@ def train_version(
     config = config or TrainConfig.load()
     codebook = load_codebook(codebook_path)
     examples = load_corpus(train_dir, codebook) + list(extra_examples or [])
+    held_out = load_corpus(eval_dir, codebook) if eval_dir and Path(eval_dir).is_dir() else []
+    split = load_split(codebook, transcripts_dir)
     encoder = build_encoder(config.model.encoder, cache_dir) if config.model.encoder != "none" else None
     started = time.perf_counter()
+    if encoder is not None:
+        step("vectors")
+        encode_once(encoder, examples + held_out + [t.example for t in split] + list(also_encode or []))
     step("training")
     model = fit_model(examples, codebook, config.model, encoder)
-    split = load_split(codebook, transcripts_dir)
     if split and model.has_no_code_detector:
         step("rule")
     set_rule_from_transcripts(model, split)
     seconds = time.perf_counter() - started
     metrics: dict = {"train_seconds": round(seconds, 1), "n_train": len(examples)}
     step("evaluating")
-    if eval_dir and Path(eval_dir).is_dir():
-        held_out = load_corpus(eval_dir, codebook)
+    if held_out:
         metrics["held_out"] = evaluate_model(model, held_out)["summary"]
     if split:  # the same split set the rule: comparable between versions, optimistic in absolute terms
         metrics["transcripts"] = evaluate_on_transcripts(model, split)["summary"]
@@ -149,4 +165,7 @@ def train_version(
     }
     step("saving")
     path = save_model(model, models_dir, manifest)
-    return load_model(models_dir, path.name)
+    loaded = load_model(models_dir, path.name)
+    if encoder is not None:
+        loaded.model.encoder_ = encoder  # with its cache: the gate's sentences are in it already
+    return loaded

@@ -271,7 +271,7 @@ def test_unfinished_model_folders_are_removed_when_the_worker_starts(settings, t
 def test_a_retrain_does_not_overwrite_a_version_activated_by_hand_meanwhile(settings, database, monkeypatch):
     """The compare-and-set on the active version: an admin activates another version while the
     retrain is being gated; the retrain's passing gate compared with the old one, so it activates nothing."""
-    from service import retrain
+    from training import promotion
     from training.promotion import Decision as GateDecision
 
     from .test_api import copy_version
@@ -284,7 +284,7 @@ def test_a_retrain_does_not_overwrite_a_version_activated_by_hand_meanwhile(sett
         database.write(lambda s: repository.activate(s, by_hand, "by hand, during the retrain", None))
         return GateDecision(True, "not worse")
 
-    monkeypatch.setattr(retrain, "gate", gate_while_an_admin_promotes)
+    monkeypatch.setattr(promotion, "gate", gate_while_an_admin_promotes)
     jobs.enqueue_retrain(database, None, {})
     lease = jobs.claim_next(database, jobs.worker_id(), settings.job_stale_seconds)
     params = {"resolution": "consensus", "promote": True, "holdout_share": 0.2, "tolerance": 0.0}

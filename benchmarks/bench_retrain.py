@@ -1,0 +1,137 @@
+"""A retrain as the service runs it, on the shipped corpus plus confirmed segments, phase by phase;
+writes BENCHMARKS.md (retrain) when the machine is quiet enough to time (load average < 1.5).
+
+    python benchmarks/bench_retrain.py [--confirmed 1000] [--config training/configs/default.yaml]
+
+The confirmed segments are drawn (fixed seed) from the coded transcript split, plus the share the service
+holds out for the gate (20 %). Two retrains run one after the other in fresh temporary folders: "cold"
+(the confirmed segments' sentence vectors not yet cached: each is encoded once) and "warm" (the same data
+again: every vector comes from the cache, as in every later retrain of a project). Phases, as the job
+reports them: vectors, training (features and heads), rule, evaluating, saving, gating (the active shipped
+model against the new one on the held-out segments). Wall and CPU seconds per phase, the load average and
+the CPU's model and flags are printed with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import ROOT, git_commit, machine, write_section  # noqa: E402
+from training import paths  # noqa: E402
+from training.artifacts import load_model, read_active  # noqa: E402
+from training.codebook import load_codebook  # noqa: E402
+from training.data import load_corpus  # noqa: E402
+from training.promotion import compare_for_promotion  # noqa: E402
+from training.train import TrainConfig, train_version  # noqa: E402
+from training.transcripts import load_transcripts  # noqa: E402
+
+MAX_LOAD_TO_WRITE = 1.5
+HOLDOUT_SHARE = 0.2  # the service's default (Settings.retrain_holdout_share)
+FLAGS_OF_INTEREST = ("avx", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "fma", "f16c", "sse4_2")
+
+
+def cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return " ".join(f for f in FLAGS_OF_INTEREST if f in have) or "none of " + ", ".join(FLAGS_OF_INTEREST)
+    except OSError:
+        pass
+    return "unknown"
+
+
+class PhaseClock:
+    """Wall and CPU (this process, all threads) seconds of each phase, as ``progress`` names them."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._phase: str | None = None
+        self._since = (0.0, 0.0)
+
+    def __call__(self, phase: str | None) -> None:
+        now = (time.perf_counter(), time.process_time())
+        if self._phase is not None:
+            self.wall[self._phase] = self.wall.get(self._phase, 0.0) + now[0] - self._since[0]
+            self.cpu[self._phase] = self.cpu.get(self._phase, 0.0) + now[1] - self._since[1]
+        self._phase, self._since = phase, now
+
+
+def retrain(confirmed, held, cache_dir: Path, config: TrainConfig, codebook) -> dict:
+    """One retrain as service/retrain.py runs it (train_version, then the gate), timed per phase."""
+    clock = PhaseClock()
+    with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
+        models = Path(tmp) / "models"
+        shutil.copytree(paths.DEFAULT_MODELS_DIR, models)
+        loaded = train_version(models_dir=models, config=config, extra_examples=confirmed, cache_dir=cache_dir,
+                               progress=clock, also_encode=held)
+        clock("gating")
+        old = load_model(models, read_active(models)).model
+        synthetic = load_corpus(paths.EVAL_DIR, codebook)
+        decision, info = compare_for_promotion(loaded.model, old, synthetic, held, list(codebook.factor_ids))
+        clock(None)
+    return {"wall": {k: round(v, 1) for k, v in clock.wall.items()}, "cpu": {k: round(v, 1) for k, v in clock.cpu.items()},
+            "total_wall": round(sum(clock.wall.values()), 1), "total_cpu": round(sum(clock.cpu.values()), 1),
+            "n_train": loaded.manifest["training_data"]["n_examples"], "gate": decision.reason,
+            "held_out_macro_f1": loaded.manifest["metrics"].get("held_out", {}).get("macro_f1")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--confirmed", type=int, default=1000, help="confirmed segments trained on")
+    parser.add_argument("--config", type=Path, default=paths.DEFAULT_TRAIN_CONFIG)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    codebook = load_codebook(paths.DEFAULT_CODEBOOK)
+    config = TrainConfig.load(args.config)
+    split = load_transcripts(codebook=codebook)
+    n_held = round(args.confirmed * HOLDOUT_SHARE / (1 - HOLDOUT_SHARE))
+    drawn = [t.example for t in random.Random(11).sample(split, min(len(split), args.confirmed + n_held))]
+    confirmed, held = drawn[:args.confirmed], drawn[args.confirmed:]
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="bench-retrain-vectors-") as cache:
+        for name in ("cold", "warm"):
+            load_before = os.getloadavg()[0]
+            runs[name] = retrain(confirmed, held, Path(cache), config, codebook)
+            runs[name]["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+            print(name, json.dumps(runs[name]), file=sys.stderr, flush=True)
+    load = max(max(r["load_average"]) for r in runs.values())
+    out = {"confirmed": len(confirmed), "held_out": len(held), "config": str(args.config), "runs": runs,
+           "cpu": machine(), "flags": cpu_flags()}
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "retrain.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+    command = f"python benchmarks/bench_retrain.py --confirmed {args.confirmed}"
+    if args.no_write:
+        return 0
+    if load >= MAX_LOAD_TO_WRITE:
+        print(f"load average {load:.1f} >= {MAX_LOAD_TO_WRITE}: BENCHMARKS.md not written; run `{command}` on a "
+              "quiet machine", file=sys.stderr)
+        return 0
+    phases = list(dict.fromkeys(p for r in runs.values() for p in r["wall"]))
+    body = ["## Retrain with confirmed segments", "",
+            f"Measured by `{command}` (commit {git_commit()}) on {machine()}; CPU flags: {out['flags']}; "
+            f"load average at most {load:.2f}. The shipped corpus plus {len(confirmed)} confirmed segments of the "
+            f"transcript split ({out['runs']['warm']['n_train']} trained on; {len(held)} more held out for the gate), "
+            "default config. Cold: the confirmed segments' vectors are encoded (once); warm: all from the cache.", "",
+            "| run | " + " | ".join(phases) + " | total wall s | total CPU s |", "|---|" + "---:|" * (len(phases) + 2)]
+    for name, r in runs.items():
+        body.append(f"| {name} | " + " | ".join(f"{r['wall'].get(p, 0):.1f}" for p in phases)
+                    + f" | {r['total_wall']:.1f} | {r['total_cpu']:.1f} |")
+    write_section("retrain", "\n".join(body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
