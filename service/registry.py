@@ -17,8 +17,11 @@ import threading
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from training.artifacts import ArtifactError, LoadedModel, list_versions, load_model
 from training.encoders import CachedEncoder
+from training.review_order import most_instructive
 from training.segmenting import Segment
 from training.suggest import active_or_default
 
@@ -155,6 +158,25 @@ class ModelRegistry:
                             loaded: LoadedModel | None = None) -> list[dict]:
         loaded = loaded or self.current
         return await self.batcher.suggest_async(loaded, segments, min_confidence, self._memory_source(loaded))
+
+    def most_instructive_first(self, segments: list[Segment], memory_without_document: int | None = None) -> list[int]:
+        """Positions of the segments in the "meest leerzaam" review order (``training.review_order``): the
+        served model's score of every factor, as a coder would see it (with the memory, leaving out
+        ``memory_without_document`` as ``suggest`` does), and the segments' vectors, which were encoded at
+        upload and come from this worker's cache."""
+        if not segments:
+            return []
+        loaded = self.current
+        records = self.suggest(segments, min_confidence=0.0, loaded=loaded,  # every factor's score
+                               memory_without_document=memory_without_document)
+        column = {f: j for j, f in enumerate(loaded.model.factor_ids_)}
+        factor_p = np.zeros((len(segments), len(column)))
+        for i, record in enumerate(records):
+            for code in record["codes"]:
+                factor_p[i, column[code["factor"]]] = code["confidence"]
+        with self._predict:  # the encoder and its cache are not thread-safe
+            vectors = loaded.model.memory_vectors([s.text for s in segments])
+        return most_instructive(factor_p, vectors)
 
     def _memory_source(self, loaded: LoadedModel, without_document: int | None = None) -> MemorySource | None:
         # Not built here: a rebuild encodes through the served encoder's cache, so the batching thread

@@ -16,7 +16,8 @@ from .. import repository, schemas
 from ..tables import Decision, Segment, Suggestion, User
 from ..visibility import Viewer
 
-ORDERS = ("document", "zekerheid", "onenigheid")
+# "leerzaam" needs the served model (ModelRegistry.most_instructive_first); the others only stored data.
+ORDERS = ("document", "zekerheid", "onenigheid", "leerzaam")
 
 
 def progress(session: Session, document_ids: Sequence[int]) -> dict[int, dict[str, int]]:

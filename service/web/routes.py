@@ -21,11 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from training.agreement import DIMENSIONS, agreement_report
 from training.agreement_report import agreement_texts
+from training.segmenting import Segment
 
 from .. import repository, sessions
 from ..api.deps import SESSION_COOKIE, Services, ServicesDep, browser_session
 from ..schemas import MAX_ROW_ID
 from ..api.models import list_models
+from ..batching import Overloaded
+from ..registry import NoModelError
 from ..security import new_secret, same_secret
 from ..sessions import SignedIn
 from ..visibility import Viewer
@@ -216,6 +219,20 @@ def documents_page(request: Request, services: ServicesDep) -> Response:
                    blind_coding=blind_coding)
 
 
+def _most_instructive_first(services: Services, document) -> list:  # noqa: ANN001 - a schemas.DocumentOut
+    """The "meest leerzaam" order, scored by the served model; document order when no model is served.
+    While the document is blind its own confirmations stay out of the memory, as in its suggestions: the
+    order must not tell one coder what another decided."""
+    segments = document.segments
+    try:
+        positions = services.registry.most_instructive_first(
+            [Segment(id=str(s.id), text=s.text, question=s.question, speaker=s.speaker) for s in segments],
+            memory_without_document=document.id if document.blind else None)
+    except (NoModelError, Overloaded):  # no model, or this worker's queue is full: the page still opens
+        return queries.order_segments(segments, "document")
+    return [segments[i] for i in positions]
+
+
 @router.get("/documenten/{document_id}")
 def segment_page(request: Request, services: ServicesDep, document_id: int, volgorde: str = "document",
                  segment: int | None = None) -> Response:
@@ -231,7 +248,8 @@ def segment_page(request: Request, services: ServicesDep, document_id: int, volg
     except repository.NotFound:
         return _render(request, "error.html", me, status_code=404, message=catalogue()["errors"]["not_found"])
     order = volgorde if volgorde in queries.ORDERS else "document"
-    segments = queries.order_segments(document.segments, order)
+    segments = _most_instructive_first(services, document) if order == "leerzaam" \
+        else queries.order_segments(document.segments, order)
     mine = {s.id: next((d for d in s.decisions if d.coder == user.name), None) for s in segments}
     # Open where the coder left off: the asked segment, else the first they have not decided.
     ids = [s.id for s in segments]

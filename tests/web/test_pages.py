@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service.web import plots, queries
@@ -90,6 +91,30 @@ def test_uncertain_orders(document):
     assert [s.ordinal for s in queries.order_segments(doc.segments, "document")] == sorted(s.ordinal for s in doc.segments)
     by_disagreement = queries.order_segments(doc.segments, "onenigheid")
     assert len(by_disagreement) == len(doc.segments)
+
+
+def test_most_instructive_order_leads_with_the_models_doubt_and_opens_as_a_page(client, users, document):
+    from service.schemas import DocumentOut
+    from training.review_order import margins
+    from training.segmenting import Segment
+
+    doc = DocumentOut(**document)
+    registry = client.app.state.services.registry
+    segments = [Segment(id=str(s.id), text=s.text, question=s.question) for s in doc.segments]
+    positions = registry.most_instructive_first(segments)
+    assert sorted(positions) == list(range(len(segments)))
+    # Led by the segment where the served model hesitates most between its two best codes.
+    scores = registry.suggest(segments, min_confidence=0.0)
+    factor_ids = registry.current.model.factor_ids_
+    p = [[next(c["confidence"] for c in r["codes"] if c["factor"] == f) for f in factor_ids] for r in scores]
+    gaps = margins(np.array(p))
+    assert gaps[positions[0]] == gaps.min()
+    sign_in(client, users["anna"])
+    page = client.get(f"/documenten/{document['id']}?volgorde=leerzaam")
+    assert page.status_code == 200
+    assert '?volgorde=leerzaam" aria-current="page">Meest leerzaam eerst<' in page.text
+    first_text = doc.segments[positions[0]].text
+    assert first_text[:30] in page.text  # opens at the most instructive segment anna has not decided
 
 
 def test_disagreement_counts_different_answers(document):
