@@ -1,6 +1,7 @@
 """The learning loop played on the transcript split; writes BENCHMARKS.md (loop).
 
     python benchmarks/bench_loop.py [--confirmed 0,1,2,4] [--retrain-at 2] [--seeds 2]
+    python benchmarks/bench_loop.py --orders [--order-budgets 10,20,40] [--order-documents 2]   (review-orders)
 
 A writer's documents stand for one team's project (one school, its teachers and PLG). In a random
 order (``--seeds`` orders per writer), coders confirm the first n documents whole; the writer's
@@ -41,6 +42,7 @@ from training.decision import take  # noqa: E402
 from training.estimator import CodeSuggester, Predictions  # noqa: E402
 from training.evaluate import evaluate_suggestions  # noqa: E402
 from training.memory import ConfirmationMemory, Remembered  # noqa: E402
+from training.review_order import most_instructive  # noqa: E402
 from training.train import TrainConfig, build_encoder, inputs_of  # noqa: E402
 from training.transcripts import follows_previous, load_transcripts  # noqa: E402
 
@@ -65,12 +67,76 @@ def scored(model, split, rows: list[int], pred: Predictions) -> dict:
     return evaluate_suggestions(examples, model.suggest_from(pred), list(model.factor_ids_), pred.factor_p)["summary"]
 
 
+def review_order(name: str, pred: Predictions, vectors, rows: list[int]) -> list[int]:
+    """The rows in one of the page's review orders (service/web/queries.py, training/review_order.py), as
+    scored by the static model: 'document' as written, 'zekerheid' lowest best score first, 'leerzaam'
+    margin sampling across groups of the sentence vectors."""
+    if name == "document":
+        return list(rows)
+    if name == "zekerheid":
+        return sorted(rows, key=lambda i: (float(pred.factor_p[i].max()), i))
+    return [rows[j] for j in most_instructive(pred.factor_p[rows], vectors[rows])]
+
+
+def compare_orders(args, static, split, examples, pred_static, vectors, position, log) -> None:
+    """Which segments to confirm first: per project, a coder confirms ``budget`` segments of the first
+    ``--order-documents`` documents, picked by each review order; the memory learns them (no retrain) and
+    the project's other documents are scored. Writes BENCHMARKS.md (review-orders)."""
+    started = time.perf_counter()
+    budgets = [int(b) for b in args.order_budgets.split(",")]
+    orders = ("document", "zekerheid", "leerzaam")
+    table: dict[str, list[dict]] = {}
+    for order in project_orders(split, args.seeds):
+        if len(order) <= args.order_documents:
+            continue
+        pool = [i for d in order[:args.order_documents] for i in position[d]]
+        unseen = [i for d in order[args.order_documents:] for i in position[d]]
+        ranked = {name: review_order(name, pred_static, vectors, pool) for name in orders}
+        table.setdefault("static, nothing confirmed", []).append(scored(static, split, unseen, take(pred_static, unseen)))
+        for budget in budgets:
+            for name in orders:
+                chosen = ranked[name][:budget]
+                memory = ConfirmationMemory(static, [Remembered(str(i), examples[i].text, tuple(examples[i].codes))
+                                                     for i in chosen])
+                blended, _ = memory.blend(take(pred_static, unseen), vectors[unseen])
+                table.setdefault(f"{name}, {budget} confirmed", []).append(scored(static, split, unseen, blended))
+        log(f"{order[0][0]}: " + ", ".join(f"{k}={v[-1]['hit1']}" for k, v in table.items()))
+    means = {name: {c: round(float(np.mean([r[c] for r in rows if r.get(c) is not None])), 3) for c in COLUMNS}
+             for name, rows in table.items()}
+    projects = len(next(iter(table.values()))) if table else 0
+    result = {"means": means, "projects": projects, "budgets": budgets, "documents": args.order_documents}
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "review_orders.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if args.no_write:
+        return
+    body = ["## Review orders (transcript split, memory only)", "",
+            f"Measured by `python benchmarks/bench_loop.py --orders --order-budgets {args.order_budgets} "
+            f"--order-documents {args.order_documents} --seeds {args.seeds}` (commit {git_commit()}, "
+            f"{time.perf_counter() - started:.0f} s) on {machine()}. Per project ({projects}: writers x orders) a "
+            f"coder confirms the first n segments of its first {args.order_documents} documents in each review order "
+            "(document: as written; zekerheid: lowest best score first; leerzaam: margin sampling across k-means "
+            "groups of the sentence vectors); the confirmation memory learns them and the project's other "
+            "documents are scored by the static model with that memory. Means over projects.", "",
+            "| order, confirmed | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    body += [f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in COLUMNS) + " |" for name, s in means.items()]
+    spread = max(abs(s[c] - means["static, nothing confirmed"][c]) for s in means.values() for c in COLUMNS)
+    body += ["", f"Largest difference from the static row: {spread:.3f}. With the memory alone, a few dozen "
+             "confirmed segments change the scores of other documents only where one of them is close, so the "
+             "orders cannot be told apart here; what each order does for a retrain is not simulated (one retrain "
+             "per project, budget and order takes minutes on 2 cores)."]
+    write_section("review-orders", "\n".join(body))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--confirmed", default="0,1,2,4", help="numbers of confirmed documents per project")
     parser.add_argument("--retrain-at", type=int, default=2, help="retrain after this many documents (0: never)")
     parser.add_argument("--seeds", type=int, default=2, help="random document orders per writer")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--orders", action="store_true", help="compare the review orders instead (memory only)")
+    parser.add_argument("--order-budgets", default="10,20,40", help="segments confirmed per project, per order")
+    parser.add_argument("--order-documents", type=int, default=2, help="documents the confirmed segments come from")
     args = parser.parse_args()
     started = time.perf_counter()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
@@ -86,6 +152,9 @@ def main() -> None:
     position = {(t.writer, t.document): [] for t in split}
     for i, t in enumerate(split):
         position[(t.writer, t.document)].append(i)
+    if args.orders:
+        compare_orders(args, static, split, examples, pred_static, vectors, position, log)
+        return
 
     counts = [int(n) for n in args.confirmed.split(",")]
     table: dict[str, list[dict]] = {}
