@@ -99,7 +99,9 @@ def make_settings(base: Path, database_url: str, models_dir: Path, small_corpus:
         data_dir=base / "data", database_url=database_url, models_dir=models_dir,
         train_dir=small_corpus["train"], eval_dir=small_corpus["eval"], transcripts_dir=small_transcripts,
         train_config=paths.PACKAGE_DIR / "configs" / "lexical.yaml", embedding_cache_dir=None,
-        model_poll_seconds=0.2, job_heartbeat_seconds=0.5, job_stale_seconds=5.0,
+        # A lease outlives 20 missed heartbeats: the job's process runs niced, and on a machine busy with
+        # two test processes a 5 s lease once expired under a living retrain (it was failed, not cancelled).
+        model_poll_seconds=0.2, job_heartbeat_seconds=0.5, job_stale_seconds=10.0,
     )
 
 

@@ -218,7 +218,7 @@ def test_cancel_a_queued_and_a_running_retrain(settings, server_factory, databas
     r = httpx.post(f"{server.url}/api/v1/jobs/{job['id']}/cancel", headers=auth(admin))
     assert r.status_code == 200 and r.json()["cancel_requested"] is True
     ended = wait_until(lambda: (s := job_of(server, admin, job["id"]))["status"] != "running" and s, timeout=30)
-    assert ended["status"] == "cancelled" and "Geannuleerd tijdens de stap 'trainen'" in ended["message"]
+    assert ended["status"] == "cancelled" and "Geannuleerd tijdens de stap 'trainen'" in ended["message"], ended
     wait_until(lambda: not pid_running(pid_of(state["worker"])), timeout=15)
     assert {m["version"] for m in list_versions(settings.models_dir)} == {httpx.get(f"{server.url}/health").json()[
         "model_version"]}

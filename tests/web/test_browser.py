@@ -487,7 +487,7 @@ def test_an_admin_opens_and_closes_a_discussion_with_the_button_on_the_documents
     page shows the new state after its reload; a coder's answer follows it."""
     url, admin = service["server"].url, service["admin"]
     document = upload(service["server"], admin, transcript(3), name="logboek1_L9.txt")
-    coder = new_user(service["settings"], "joost")
+    coder = new_user(service["settings"], "kees")
     httpx.post(f"{url}/api/v1/decisions", headers=auth(admin),
                json={"segment_id": document["segments"][0]["id"], "action": "no_code"}).raise_for_status()
 
