@@ -246,8 +246,12 @@ class CodeSuggester(BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     def _linear(self) -> LogisticRegression:
-        # The dual liblinear solver: many more features than segments, so it is ~8x faster here.
-        return LogisticRegression(C=self._cfg().C, solver="liblinear", dual=True, max_iter=5000, tol=self._cfg().tol)
+        # The dual liblinear solver: many more features than segments, so it is ~8x faster here. It visits the
+        # samples in a random order, seeded from the config (not from numpy's global state); the heads are fitted
+        # on threads that share liblinear's one C generator, so with n_jobs > 1 a refit still differs slightly.
+        cfg = self._cfg()
+        return LogisticRegression(C=cfg.C, solver="liblinear", dual=True, max_iter=5000, tol=cfg.tol,
+                                  random_state=cfg.seed)
 
     def _fit_label(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float, float, float, np.ndarray]:
         """One factor: weights on all data, Platt a/b fitted on out-of-fold scores, OOF probabilities."""
