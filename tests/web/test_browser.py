@@ -500,8 +500,16 @@ def test_an_admin_opens_and_closes_a_discussion_with_the_button_on_the_documents
     toggle = f'tr[data-document="{document["id"]}"] button.discussion-toggle'
 
     def shown_open(d) -> str | None:  # noqa: ANN001 - the page reloads after a click: look again each time
-        found = css(d, toggle)
-        return found[0].get_attribute("data-open") if found else None
+        from selenium.common.exceptions import WebDriverException
+
+        # One script reads the button and its state together, so no element handle can outlive the reload;
+        # a read that lands in the middle of the reload ("node does not belong to the document") is no answer yet.
+        try:
+            return d.execute_script(
+                "const b = document.querySelector(arguments[0]); return b ? b.getAttribute('data-open') : null;",
+                toggle)
+        except WebDriverException:
+            return None
 
     assert shown_open(driver) == "0"
     css(driver, toggle)[0].click()
