@@ -9,6 +9,7 @@ import sys
 
 from ..errors import CliError
 from ..settings import get_settings
+from .server import open_database  # the one way the commands open the database
 
 
 def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
@@ -30,12 +31,6 @@ def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
 
-def _database():  # noqa: ANN202
-    from .server import _database as migrated_database  # the one way the commands open the database
-
-    return migrated_database()
-
-
 def _blind_coding_note() -> None:
     if not get_settings().blind_coding:
         print("let op: blind coderen staat uit (CODEERHULP_BLIND_CODING=false): iedereen ziet alle besluiten, "
@@ -46,7 +41,7 @@ def cmd_documents_list(args: argparse.Namespace) -> int:
     from .. import repository
 
     blind_coding = get_settings().blind_coding
-    db = _database()
+    db = open_database()
     try:
         documents = db.read(lambda s: repository.list_documents(s, limit=100_000, blind_coding=blind_coding))
     finally:
@@ -66,7 +61,7 @@ def cmd_documents_list(args: argparse.Namespace) -> int:
 def _set_discussion(document_id: int, opened: bool):  # noqa: ANN202
     from .. import repository
 
-    db = _database()
+    db = open_database()
     try:
         return db.write(lambda s: repository.set_discussion(s, document_id, opened))
     except repository.NotFound:

@@ -101,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError("--workers moet minstens 1 zijn")
     settings = get_settings()
     # Migrate once here so that workers starting together find the schema ready (they check again, cheaply).
-    _database().dispose()
+    open_database().dispose()
     os.environ.setdefault("CODEERHULP_LOG_LEVEL", args.log_level.upper())
     worker = None if args.no_worker else WorkerProcess()
     if worker:
@@ -186,7 +186,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     from .. import repository
     from ..web.catalogue import catalogue
 
-    db = _database()
+    db = open_database()
     try:
         found = [repository.job_out(j) for j in db.read(lambda s: repository.list_jobs(s, limit=20))]
     finally:
@@ -206,7 +206,7 @@ def cmd_jobs_cancel(args: argparse.Namespace) -> int:
 
     from .. import jobs, repository
 
-    db = _database()
+    db = open_database()
     try:
         job = jobs.request_cancel(db, args.job_id, f"{getpass.getuser()} (opdrachtregel)")
     except repository.NotFound:
@@ -219,7 +219,7 @@ def cmd_jobs_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database():  # noqa: ANN202
+def open_database():  # noqa: ANN202
     """The service's database, migrated; a wrong URL or an unreachable server is one Dutch line."""
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
@@ -246,7 +246,7 @@ def _database():  # noqa: ANN202
 def _in_database(name: str, fn):  # noqa: ANN001, ANN202 - fn(session) -> result, in one transaction
     from .. import repository
 
-    db = _database()
+    db = open_database()
     try:
         return db.write(fn)
     except repository.NotFound:
@@ -297,7 +297,7 @@ def cmd_users_rotate(args: argparse.Namespace) -> int:
 def cmd_users_list(args: argparse.Namespace) -> int:
     from .. import repository
 
-    db = _database()
+    db = open_database()
     try:
         users = db.read(repository.list_users)
     finally:
