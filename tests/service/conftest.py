@@ -156,6 +156,22 @@ def sign_in(client, token: str) -> None:  # noqa: ANN001 - a TestClient
     assert r.status_code == 303 and r.headers["location"] == "/documenten", r.text
 
 
+def run_cli(settings: Settings, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
+    """``codeerhulp ARGV`` in this process against these settings' database: exit code, stdout, stderr."""
+    from service.cli import main
+    from service.settings import get_settings
+
+    monkeypatch.setenv("CODEERHULP_DATABASE_URL", settings.resolved_database_url())
+    monkeypatch.setenv("CODEERHULP_AUTH_CACHE_SECONDS", str(settings.auth_cache_seconds))
+    get_settings.cache_clear()
+    try:
+        code = main(list(argv))
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The CODEERHULP_* environment that reproduces these settings in a server subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEERHULP_")}

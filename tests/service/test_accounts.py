@@ -12,22 +12,7 @@ from service.main import create_app
 from service.security import hash_token
 from service.tables import BrowserSession, User
 
-from .conftest import auth, sign_in
-
-
-def _cli(settings, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
-    from service.cli import main
-    from service.settings import get_settings
-
-    monkeypatch.setenv("CODEERHULP_DATABASE_URL", settings.resolved_database_url())
-    monkeypatch.setenv("CODEERHULP_AUTH_CACHE_SECONDS", str(settings.auth_cache_seconds))
-    get_settings.cache_clear()
-    try:
-        code = main(list(argv))
-    finally:
-        get_settings.cache_clear()
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from .conftest import auth, run_cli, sign_in
 
 
 def _stored_user(settings, name: str) -> User:
@@ -78,18 +63,18 @@ def test_cli_revoke_and_rotate_reach_a_running_service_within_the_auth_cache_tim
     with TestClient(create_app(settings)) as client:
         for token in (anna, bram):  # both tokens are now trusted by this worker for up to 0.5 s
             assert client.get("/api/v1/users/me", headers=auth(token)).status_code == 200
-        code, out, err = _cli(settings, monkeypatch, capsys, "users", "revoke", "anna")
+        code, out, err = run_cli(settings, monkeypatch, capsys, "users", "revoke", "anna")
         assert code == 0 and out == "" and "ingetrokken" in err and "0.5 s" in err
-        code, out, err = _cli(settings, monkeypatch, capsys, "users", "rotate", "bram")
+        code, out, err = run_cli(settings, monkeypatch, capsys, "users", "rotate", "bram")
         new = out.strip()
         assert code == 0 and new.startswith("cdh_") and "nieuwe sleutel" in err and new not in err
         time.sleep(0.6)  # the auth cache time: the promise is "within", so wait for it
         assert client.get("/api/v1/users/me", headers=auth(anna)).status_code == 401
         assert client.get("/api/v1/users/me", headers=auth(bram)).status_code == 401
         assert client.get("/api/v1/users/me", headers=auth(new)).json()["name"] == "bram"
-    code, out, _ = _cli(settings, monkeypatch, capsys, "users", "list")
+    code, out, _ = run_cli(settings, monkeypatch, capsys, "users", "list")
     assert "anna\tcoder\tingetrokken" in out and "bram\tcoder\tactief" in out
-    code, _, err = _cli(settings, monkeypatch, capsys, "users", "revoke", "niemand")
+    code, _, err = run_cli(settings, monkeypatch, capsys, "users", "revoke", "niemand")
     assert code == 2 and "geen gebruiker 'niemand'" in err
 
 

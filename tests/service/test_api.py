@@ -21,7 +21,7 @@ from training.artifacts import MODEL_FILE, read_active
 from training import promotion
 from training.promotion import Decision as GateDecision
 
-from .conftest import auth
+from .conftest import auth, run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "startinterview_L7.txt"
 
@@ -358,20 +358,14 @@ def test_tampered_model_is_refused_and_the_previous_one_kept(settings, users, ca
 
 
 def test_users_cli(settings, monkeypatch, capsys):
-    from service.cli import main
-    from service.settings import get_settings
-
-    monkeypatch.setenv("CODEERHULP_DATABASE_URL", settings.resolved_database_url())
-    get_settings.cache_clear()
-    try:
-        assert main(["users", "add", "carla", "--role", "admin"]) == 0
-        token = capsys.readouterr().out.strip()
-        assert token.startswith("cdh_")
-        assert main(["users", "add", "carla"]) == 2
-        assert main(["users", "list"]) == 0
-        assert "carla\tadmin" in capsys.readouterr().out
-    finally:
-        get_settings.cache_clear()
+    code, out, _ = run_cli(settings, monkeypatch, capsys, "users", "add", "carla", "--role", "admin")
+    assert code == 0
+    token = out.strip()
+    assert token.startswith("cdh_")
+    assert run_cli(settings, monkeypatch, capsys, "users", "add", "carla")[0] == 2
+    code, out, _ = run_cli(settings, monkeypatch, capsys, "users", "list")
+    assert code == 0
+    assert "carla\tadmin" in out
     db = Database(settings.resolved_database_url())
     try:
         user = db.read(lambda s: repository.user_by_token(s, token))

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.main import create_app
 
-from .conftest import auth, sign_in
+from .conftest import auth, run_cli, sign_in
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "startinterview_L7.txt"
 CODE = {"factor": "motief_autonoom", "richting": "-", "aard": "+"}
@@ -185,20 +185,10 @@ def test_a_blind_document_s_new_suggestions_are_not_steered_by_its_own_confirmat
 
 
 def test_the_command_line_opens_and_closes_a_discussion(client, users, settings, monkeypatch, capsys):
-    from service.cli import main
-    from service.settings import get_settings
-
     document = upload(client, users["anna"])
-    monkeypatch.setenv("CODEERHULP_DATABASE_URL", settings.resolved_database_url())
 
     def cli(*argv: str) -> tuple[int, str, str]:
-        get_settings.cache_clear()
-        try:
-            code = main(list(argv))
-        finally:
-            get_settings.cache_clear()
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        return run_cli(settings, monkeypatch, capsys, *argv)
 
     code, out, _ = cli("documents", "list")
     assert code == 0 and f"{document['id']}\t{EXAMPLE.name}\t" in out and out.rstrip().endswith("blind")
