@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from training.codebook import Codebook, CodebookError
+from training.exports import tally_blind
 from training.segmenting import Document as ParsedDocument
 
 from . import schemas, sessions
@@ -502,15 +503,8 @@ def blind_counts(session: Session, coders: Sequence[str], viewer: Viewer,
     """Of the human decisions ``agreement_triples`` compares: how many there are, how many were
     made blind, and of how many that is not known (stored before migration 0007)."""
     humans = [c for c in coders if c != MODEL_CODER]
-    counts = {"compared": 0, "blind": 0, "unknown": 0}
-    if humans:
-        for *_, blind in session.execute(_compared_decisions(session, humans, document_id, viewer)):
-            counts["compared"] += 1
-            if blind is None:
-                counts["unknown"] += 1
-            elif blind:
-                counts["blind"] += 1
-    return counts
+    rows = session.execute(_compared_decisions(session, humans, document_id, viewer)) if humans else []
+    return tally_blind(blind for *_, blind in rows)
 
 
 def all_coder_names(session: Session, viewer: Viewer) -> list[str]:

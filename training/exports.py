@@ -204,7 +204,13 @@ def blind_counts(decisions: Iterable[Decision]) -> dict[str, int]:
         key = (d.segment_id, d.coder)
         if per.get(key) is None:
             per[key] = d.blind
-    values = list(per.values())
+    return tally_blind(per.values())
+
+
+def tally_blind(flags: Iterable[bool | None]) -> dict[str, int]:
+    """One flag per compared decision (True: made blind; None: not known) as the report's counts;
+    the service counts its stored decisions with the same function."""
+    values = list(flags)
     return {"compared": len(values), "blind": sum(v is True for v in values),
             "unknown": sum(v is None for v in values)}
 
