@@ -480,11 +480,21 @@ def agreement_triples(session: Session, coders: Sequence[str], viewer: Viewer, d
     """(coder, segment, codes) for the named coders' current decisions the viewer may see and, as
     ``model``, the active suggestions. Rejections are missing values: they say what is wrong, not
     what is right."""
+    return agreement_input(session, coders, viewer, document_id)[0]
+
+
+def agreement_input(session: Session, coders: Sequence[str], viewer: Viewer, document_id: int | None = None
+                    ) -> tuple[list[tuple[str, int, list[tuple[str, str, str]]]], dict[str, int]]:
+    """The triples of :func:`agreement_triples` and, from the same rows, how many of the compared human
+    decisions were made blind and of how many that is not known (stored before migration 0007)."""
     humans = [c for c in coders if c != MODEL_CODER]
     triples: list[tuple[str, int, list[tuple[str, str, str]]]] = []
+    blind_flags: list[bool | None] = []
     if humans:
-        for name, segment_id, codes, _ in session.execute(_compared_decisions(session, humans, document_id, viewer)):
+        for name, segment_id, codes, blind in session.execute(
+                _compared_decisions(session, humans, document_id, viewer)):
             triples.append((name, segment_id, [(c["factor"], c["richting"], c["aard"]) for c in codes]))
+            blind_flags.append(blind)
     if MODEL_CODER in coders:
         # The model "coded" every segment of the latest run, also those without a code above its threshold.
         seg_query = select(Segment.id).join(Document, Document.id == Segment.document_id)
@@ -495,16 +505,7 @@ def agreement_triples(session: Session, coders: Sequence[str], viewer: Viewer, d
         for segment_id in segment_ids:
             triples.append((MODEL_CODER, segment_id,
                             [(s.factor, s.richting, s.aard) for s in suggestions.get(segment_id, [])]))
-    return triples
-
-
-def blind_counts(session: Session, coders: Sequence[str], viewer: Viewer,
-                 document_id: int | None = None) -> dict[str, int]:
-    """Of the human decisions ``agreement_triples`` compares: how many there are, how many were
-    made blind, and of how many that is not known (stored before migration 0007)."""
-    humans = [c for c in coders if c != MODEL_CODER]
-    rows = session.execute(_compared_decisions(session, humans, document_id, viewer)) if humans else []
-    return tally_blind(blind for *_, blind in rows)
+    return triples, tally_blind(blind_flags)
 
 
 def all_coder_names(session: Session, viewer: Viewer) -> list[str]:

@@ -54,11 +54,8 @@ def agreement(
     if len(names) < 2:
         raise Invalid("agreement needs at least two coders; name them with ?coders=A&coders=B (or coders=model)")
 
-    def read(session):  # noqa: ANN001, ANN202 - one transaction: the counts are of the decisions compared
-        return (repository.agreement_triples(session, names, viewer, document_id),
-                repository.blind_counts(session, names, viewer, document_id))
-
-    triples, blind = services.db.read(read)
+    # One query gives the decisions compared and their blind counts.
+    triples, blind = services.db.read(lambda s: repository.agreement_input(s, names, viewer, document_id))
     report = agreement_report(triples, tuple(dimension or DIMENSIONS), resamples=resamples, seed=seed)
     report["blind_decisions"] = blind
     report["columns"] = agreement_texts(report["bootstrap"]["resamples"], seed)["columns"]

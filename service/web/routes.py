@@ -278,9 +278,9 @@ def agreement_page(request: Request, services: ServicesDep, document: str | None
         current = None
         if humans:
             names = [*humans, repository.MODEL_CODER]
-            current = agreement_report(repository.agreement_triples(session, names, viewer, document_id), DIMENSIONS,
-                                       resamples=AGREEMENT_RESAMPLES)
-            current["blind_decisions"] = repository.blind_counts(session, names, viewer, document_id)
+            triples, blind = repository.agreement_input(session, names, viewer, document_id)
+            current = agreement_report(triples, DIMENSIONS, resamples=AGREEMENT_RESAMPLES)
+            current["blind_decisions"] = blind
         return (current, queries.agreement_over_versions(session, viewer, document_id),
                 repository.list_documents(session, limit=1000, blind_coding=viewer.blind_coding),
                 repository.list_jobs(session, limit=1))
