@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -92,24 +91,11 @@ def measure(config_path: Path, label: str, texts: list[str], interview: Path) ->
     }
 
 
-def whole_command(interview: Path, runs: int = 3) -> list[float]:
-    """Wall time of `codeerhulp suggest` on the interview with the shipped active model, process
-    start, imports and model load included (the engine is already built, as after a first use)."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "service.cli", "suggest", str(interview)], check=True,
-                       capture_output=True, cwd=ROOT)
-        times.append(time.perf_counter() - started)
-    return times
-
-
 def main() -> None:
     texts = unseen_segments(1000)
     words = [len(t.split()) for t in texts]
     with tempfile.TemporaryDirectory() as tmp:
         interview = interview_file(Path(tmp))
-        command = whole_command(interview)
         results = [measure(paths.DEFAULT_TRAIN_CONFIG, "default (lexical + e5-small, e5onnx)", texts, interview),
                    measure(paths.PACKAGE_DIR / "configs" / "lexical.yaml", "lexical-only", texts, interview)]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -134,9 +120,9 @@ def main() -> None:
                   "(tokenising, lemmatising, n-grams, the linear heads) is the lexical-only time. The encoder "
                   "is e5-small (12 layers) run by our int8 ONNX Runtime engine (`e5onnx`, see the encoder "
                   "section); its cost grows with segment length."]
-    lines += ["", f"The whole command `codeerhulp suggest interview_150.txt` with the shipped active model "
-              f"(process start, imports, model load, reading, segmenting, suggesting, writing; {len(command)} runs): "
-              f"median {sorted(command)[len(command) // 2]:.1f} s, best {min(command):.1f} s."]
+    lines += ["", "The whole command `codeerhulp suggest` on the 150-segment interview (process start, imports, "
+              "model load included): see the start-up section (`benchmarks/bench_startup.py`), which times it "
+              "stage by stage against another revision in the same run."]
     lines += ["", f"Peak resident memory of the benchmark process (both models trained and loaded): {peak_mb:.0f} MB. "
               "Training time includes embedding only texts missing from the shipped vector cache."]
     write_section("speed", "\n".join(lines))
