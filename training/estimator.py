@@ -176,6 +176,51 @@ def best_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
     return round(best, 2)
 
 
+def linear_head(cfg: ModelConfig) -> LogisticRegression:
+    # The dual liblinear solver: many more features than segments, so it is ~8x faster here. It visits the
+    # samples in a random order drawn from one C generator per process, seeded from the config.
+    return LogisticRegression(C=cfg.C, solver="liblinear", dual=True, max_iter=5000, tol=cfg.tol,
+                              random_state=cfg.seed)
+
+
+def fit_label(X: sp.csr_matrix, y: np.ndarray, cfg: ModelConfig) -> tuple[np.ndarray, float, float, float, np.ndarray]:
+    """One label: weights on all data, Platt a/b fitted on out-of-fold scores, OOF probabilities."""
+    oof = np.zeros(len(y))
+    folds = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=cfg.seed)
+    for train_idx, test_idx in folds.split(X, y):
+        oof[test_idx] = linear_head(cfg).fit(X[train_idx], y[train_idx]).decision_function(X[test_idx])
+    platt = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    final = linear_head(cfg).fit(X, y)
+    return final.coef_[0].astype(np.float32), float(final.intercept_[0]), a, b, sigmoid(a * oof + b)
+
+
+def fit_labels(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig) -> list[tuple]:
+    """fit_label for every column of Y, in worker processes when n_jobs > 1.
+
+    Processes, not threads: liblinear draws its sample order from one generator per process, so heads
+    fitted on threads of one process interleave their draws and a refit on the same data gave another
+    model (factor weights apart by up to 1.4). Each worker fits its share of the columns in turn, so the
+    result no longer depends on timing."""
+    n_workers = min(cfg.n_jobs, Y.shape[1])
+    if n_workers <= 1:
+        return fit_columns(X, Y, cfg)
+    shares = [list(range(w, Y.shape[1], n_workers)) for w in range(n_workers)]  # interleaved: similar loads
+    # One task per worker, so X is sent once to each; max_nbytes=None because sklearn's liblinear wrapper
+    # refuses joblib's read-only memory maps.
+    done = Parallel(n_jobs=n_workers, backend="loky", max_nbytes=None)(
+        delayed(fit_columns)(X, Y[:, share], cfg) for share in shares)
+    heads: list[tuple] = [()] * Y.shape[1]
+    for share, fitted in zip(shares, done):
+        for j, head in zip(share, fitted):
+            heads[j] = head
+    return heads
+
+
+def fit_columns(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig) -> list[tuple]:
+    return [fit_label(X, Y[:, j], cfg) for j in range(Y.shape[1])]
+
+
 class CodeSuggester(BaseEstimator):
     def __init__(self, config: ModelConfig | None = None):
         self.config = config
@@ -245,26 +290,6 @@ class CodeSuggester(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def _linear(self) -> LogisticRegression:
-        # The dual liblinear solver: many more features than segments, so it is ~8x faster here. It visits the
-        # samples in a random order, seeded from the config (not from numpy's global state); the heads are fitted
-        # on threads that share liblinear's one C generator, so with n_jobs > 1 a refit still differs slightly.
-        cfg = self._cfg()
-        return LogisticRegression(C=cfg.C, solver="liblinear", dual=True, max_iter=5000, tol=cfg.tol,
-                                  random_state=cfg.seed)
-
-    def _fit_label(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float, float, float, np.ndarray]:
-        """One factor: weights on all data, Platt a/b fitted on out-of-fold scores, OOF probabilities."""
-        cfg = self._cfg()
-        oof = np.zeros(len(y))
-        folds = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=cfg.seed)
-        for train_idx, test_idx in folds.split(X, y):
-            oof[test_idx] = self._linear().fit(X[train_idx], y[train_idx]).decision_function(X[test_idx])
-        platt = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
-        a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-        final = self._linear().fit(X, y)
-        return final.coef_[0].astype(np.float32), float(final.intercept_[0]), a, b, sigmoid(a * oof + b)
-
     def fit(self, inputs: list[Inputs], codes: list[list[Code]], codebook: Codebook,
             encoder: Encoder | None = None) -> "CodeSuggester":
         cfg = self._cfg()
@@ -311,8 +336,7 @@ class CodeSuggester(BaseEstimator):
             G = np.zeros((len(inputs), len(self.group_ids_)), dtype=np.int64)
             for j, f in enumerate(self.factor_ids_):
                 G[:, self.group_ids_.index(codebook.factor(f).group)] |= Y[:, j]
-            group_heads = Parallel(n_jobs=cfg.n_jobs, prefer="threads")(
-                delayed(self._fit_label)(X, G[:, g]) for g in range(G.shape[1]))
+            group_heads = fit_labels(X, G, cfg)
             self.group_coef_ = np.vstack([h[0] for h in group_heads])
             self.group_bias_ = np.array([h[1] for h in group_heads], dtype=np.float32)
             self.group_platt_ = np.array([[h[2], h[3]] for h in group_heads], dtype=np.float64)
@@ -331,8 +355,7 @@ class CodeSuggester(BaseEstimator):
             Y_extra[np.arange(len(extra)), extra_y] = 1
             X_heads = sp.vstack([X_heads, self._with_groups(self._features(extra))], format="csr")
             Y_heads = np.vstack([Y, Y_extra])
-        heads = Parallel(n_jobs=cfg.n_jobs, prefer="threads")(
-            delayed(self._fit_label)(X_heads, Y_heads[:, j]) for j in range(Y.shape[1]))
+        heads = fit_labels(X_heads, Y_heads, cfg)
         self.factor_coef_ = np.vstack([h[0] for h in heads])
         self.factor_bias_ = np.array([h[1] for h in heads], dtype=np.float32)
         self.platt_ = np.array([[h[2], h[3]] for h in heads], dtype=np.float64)
@@ -357,7 +380,7 @@ class CodeSuggester(BaseEstimator):
         if not self._cfg().no_code_detector or len(set(y_none.tolist())) < 2:
             self.no_code_coef_ = None
             return
-        coef, bias, a, b, oof = self._fit_label(self._no_code_features(X, inputs), y_none)
+        coef, bias, a, b, oof = fit_label(self._no_code_features(X, inputs), y_none, self._cfg())
         self.no_code_coef_, self.no_code_bias_, self.no_code_platt_ = coef, bias, np.array([a, b])
         self.decision_rule_ = {"no_code_threshold": best_threshold(y_none[:, None], oof[:, None]),
                                "further_threshold": self.threshold_,
@@ -390,7 +413,7 @@ class CodeSuggester(BaseEstimator):
         if len(set(y.tolist())) < 2:  # one class only: a constant, honestly uncertain model
             prior = float(np.clip(y.mean() if len(y) else 0.5, 0.05, 0.95))
             return np.zeros(X.shape[1], dtype=np.float32), float(np.log(prior / (1 - prior)))
-        clf = self._linear().fit(X, y)
+        clf = linear_head(self._cfg()).fit(X, y)
         return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
 
     def _fit_richting_aard(self, X: sp.csr_matrix, codes: list[list[Code]], index: dict[str, int],

@@ -13,7 +13,7 @@ from training.train import TrainConfig, inputs_of
 
 
 def test_the_default_tolerance_keeps_the_scores_of_the_strict_one(small_corpus, codebook_path, lexical_config):
-    """Three pairs of fits (the solver's order varies with the seed, and between threads): the same best factor
+    """Three pairs of fits (the solver's sample order varies with the seed): the same best factor
     and threshold, scores that differ by a thousandth on average. One probability of one segment may move a few
     hundredths (a CI run saw 0.048), so the largest difference is bounded, not required to vanish."""
     assert TrainConfig.load().model.tol == 0.01 and lexical_config.model.tol == 1e-4  # unnamed: liblinear's own
