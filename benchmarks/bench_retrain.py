@@ -90,14 +90,16 @@ class PhaseClock:
         self._phase, self._since = phase, now
 
 
-def retrain(confirmed, held, cache_dir: Path, config: TrainConfig, codebook) -> dict:
-    """One retrain as service/retrain.py runs it (train_version, then the gate), timed per phase."""
+def retrain(confirmed, held, cache_dir: Path, config: TrainConfig, codebook, carry: bool) -> dict:
+    """One retrain as service/retrain.py runs it (train_version, then the gate), timed per phase; ``carry``:
+    the active version's calibration is carried over (the service's default), else refitted out of fold."""
     clock = PhaseClock()
     with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
         models = Path(tmp) / "models"
         shutil.copytree(paths.DEFAULT_MODELS_DIR, models)
+        active = load_model(models, read_active(models)) if carry else None
         loaded = train_version(models_dir=models, config=config, extra_examples=confirmed, cache_dir=cache_dir,
-                               progress=clock, also_encode=held)
+                               progress=clock, also_encode=held, calibration_from=active)
         clock("gating")
         old = load_model(models, read_active(models)).model
         synthetic = load_corpus(paths.EVAL_DIR, codebook)
@@ -106,7 +108,11 @@ def retrain(confirmed, held, cache_dir: Path, config: TrainConfig, codebook) -> 
     return {"wall": {k: round(v, 1) for k, v in clock.wall.items()}, "cpu": {k: round(v, 1) for k, v in clock.cpu.items()},
             "total_wall": round(sum(clock.wall.values()), 1), "total_cpu": round(sum(clock.cpu.values()), 1),
             "n_train": loaded.manifest["training_data"]["n_examples"], "gate": decision.reason,
-            "held_out_macro_f1": loaded.manifest["metrics"].get("held_out", {}).get("macro_f1")}
+            "gate_paired": info["paired"],
+            "held_out_macro_f1": loaded.manifest["metrics"].get("held_out", {}).get("macro_f1"),
+            "transcripts": {k: loaded.manifest["metrics"].get("transcripts", {}).get(k)
+                            for k in ("kappa_primary", "kappa_top1", "hit1", "hit3", "coverage")},
+            "calibration": loaded.manifest["calibration"]}
 
 
 def main() -> int:
@@ -123,10 +129,11 @@ def main() -> int:
     confirmed, held = drawn[:args.confirmed], drawn[args.confirmed:]
     runs = {}
     with tempfile.TemporaryDirectory(prefix="bench-retrain-vectors-") as cache:
-        load_before = os.getloadavg()[0]
-        runs["retrain"] = retrain(confirmed, held, Path(cache), config, codebook)
-        runs["retrain"]["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-        print("retrain", json.dumps(runs["retrain"]), file=sys.stderr, flush=True)
+        for name, carry in (("retrain, calibration carried", True), ("retrain, calibration refitted", False)):
+            load_before = os.getloadavg()[0]
+            runs[name] = retrain(confirmed, held, Path(cache), config, codebook, carry)
+            runs[name]["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+            print(name, json.dumps(runs[name]), file=sys.stderr, flush=True)
     encoder = make_encoder(config.model.encoder) if config.model.encoder != "none" else None
     uncached = None
     if encoder is not None:

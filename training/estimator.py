@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import NamedTuple
 
@@ -96,6 +97,15 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    # Settings that change how closely or on how many processes the solver converges, not what the heads
+    # are: a calibration fitted under one holds under another (tol 0.01 moves scores by < 0.003).
+    SOLVER_ONLY = frozenset({"tol", "n_jobs"})
+
+    def heads_match(self, other: "ModelConfig") -> bool:
+        """Whether heads fitted under ``other`` score on the same scale as under this config."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return all(mine[k] == theirs[k] for k in mine if k not in self.SOLVER_ONLY)
 
 
 @dataclass
@@ -183,33 +193,46 @@ def linear_head(cfg: ModelConfig) -> LogisticRegression:
                               random_state=cfg.seed)
 
 
-def fit_label(X: sp.csr_matrix, y: np.ndarray, cfg: ModelConfig) -> tuple[np.ndarray, float, float, float, np.ndarray]:
-    """One label: weights on all data, Platt a/b fitted on out-of-fold scores, OOF probabilities."""
+Platt = tuple[float, float]
+
+
+def fit_label(X: sp.csr_matrix, y: np.ndarray, cfg: ModelConfig,
+              platt: Platt | None = None) -> tuple[np.ndarray, float, float, float, np.ndarray | None]:
+    """One label: weights on all data, Platt a/b fitted on out-of-fold scores, OOF probabilities.
+
+    With ``platt`` given (a retrain carrying the active version's calibration), only the weights are
+    fitted: one fit instead of ``calibration_cv + 1``, and no OOF probabilities (None)."""
+    if platt is not None:
+        final = linear_head(cfg).fit(X, y)
+        return final.coef_[0].astype(np.float32), float(final.intercept_[0]), float(platt[0]), float(platt[1]), None
     oof = np.zeros(len(y))
     folds = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=cfg.seed)
     for train_idx, test_idx in folds.split(X, y):
         oof[test_idx] = linear_head(cfg).fit(X[train_idx], y[train_idx]).decision_function(X[test_idx])
-    platt = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    platt_fit = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
+    a, b = float(platt_fit.coef_[0, 0]), float(platt_fit.intercept_[0])
     final = linear_head(cfg).fit(X, y)
     return final.coef_[0].astype(np.float32), float(final.intercept_[0]), a, b, sigmoid(a * oof + b)
 
 
-def fit_labels(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig) -> list[tuple]:
-    """fit_label for every column of Y, in worker processes when n_jobs > 1.
+def fit_labels(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig,
+               platts: list[Platt | None] | None = None) -> list[tuple]:
+    """fit_label for every column of Y (with that column's carried calibration, if any), in worker
+    processes when n_jobs > 1.
 
     Processes, not threads: liblinear draws its sample order from one generator per process, so heads
     fitted on threads of one process interleave their draws and a refit on the same data gave another
     model (factor weights apart by up to 1.4). Each worker fits its share of the columns in turn, so the
     result no longer depends on timing."""
+    platts = platts or [None] * Y.shape[1]
+    if not uses_workers(cfg, Y.shape[1]):
+        return fit_columns(X, Y, cfg, platts)
     n_workers = min(cfg.n_jobs, Y.shape[1])
-    if n_workers <= 1:
-        return fit_columns(X, Y, cfg)
     shares = [list(range(w, Y.shape[1], n_workers)) for w in range(n_workers)]  # interleaved: similar loads
     # One task per worker, so X is sent once to each; max_nbytes=None because sklearn's liblinear wrapper
     # refuses joblib's read-only memory maps.
     done = Parallel(n_jobs=n_workers, backend="loky", max_nbytes=None)(
-        delayed(fit_columns)(X, Y[:, share], cfg) for share in shares)
+        delayed(fit_columns)(X, Y[:, share], cfg, [platts[j] for j in share]) for share in shares)
     heads: list[tuple] = [()] * Y.shape[1]
     for share, fitted in zip(shares, done):
         for j, head in zip(share, fitted):
@@ -217,8 +240,13 @@ def fit_labels(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig) -> list[tuple]
     return heads
 
 
-def fit_columns(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig) -> list[tuple]:
-    return [fit_label(X, Y[:, j], cfg) for j in range(Y.shape[1])]
+def uses_workers(cfg: ModelConfig, n_labels: int) -> bool:
+    """Whether fit_labels fits in worker processes (else here, one label after the other)."""
+    return min(cfg.n_jobs, n_labels) > 1
+
+
+def fit_columns(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig, platts: list[Platt | None]) -> list[tuple]:
+    return [fit_label(X, Y[:, j], cfg, platts[j]) for j in range(Y.shape[1])]
 
 
 class CodeSuggester(BaseEstimator):
@@ -291,7 +319,11 @@ class CodeSuggester(BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, inputs: list[Inputs], codes: list[list[Code]], codebook: Codebook,
-            encoder: Encoder | None = None) -> "CodeSuggester":
+            encoder: Encoder | None = None, calibration_from: "CodeSuggester | None" = None) -> "CodeSuggester":
+        """Fit every head. ``calibration_from``: a fitted model (the active version, at a retrain) whose
+        factor and no-code calibrations are carried over for the codes both know; those heads are then
+        fitted once, without their out-of-fold folds, which are most of a retrain's time. The decision
+        rule is chosen on transcripts afterwards either way (``set_decision_rule``)."""
         cfg = self._cfg()
         self.encoder_ = encoder
         self.aard_offset_ = None  # measured on transcripts after fitting, never carried over
@@ -355,23 +387,45 @@ class CodeSuggester(BaseEstimator):
             Y_extra[np.arange(len(extra)), extra_y] = 1
             X_heads = sp.vstack([X_heads, self._with_groups(self._features(extra))], format="csr")
             Y_heads = np.vstack([Y, Y_extra])
-        heads = fit_labels(X_heads, Y_heads, cfg)
+        carried = self._carried_platts(calibration_from)
+        # While worker processes fit the factor heads, this process fits richting and aard (a few seconds of
+        # a retrain). Only then: fitted here beside heads fitted here, they would share liblinear's generator.
+        with ThreadPoolExecutor(1, thread_name_prefix="richting-aard") as side:
+            poles = side.submit(self._fit_richting_aard, X, codes, index, dense) if uses_workers(cfg, Y.shape[1]) \
+                else None
+            heads = fit_labels(X_heads, Y_heads, cfg, carried)
+            if poles is not None:
+                poles.result()
+            else:
+                self._fit_richting_aard(X, codes, index, dense)
         self.factor_coef_ = np.vstack([h[0] for h in heads])
         self.factor_bias_ = np.array([h[1] for h in heads], dtype=np.float32)
         self.platt_ = np.array([[h[2], h[3]] for h in heads], dtype=np.float64)
-        oof = np.column_stack([h[4] for h in heads])[: len(inputs)]  # the threshold is set on real segments
-        self.threshold_ = best_threshold(Y, oof)
-        self.oof_proba_, self.oof_true_ = oof, Y
-        self._fit_richting_aard(X, codes, index, dense)
-        self._fit_no_code(X, inputs, Y)
+        if any(h[4] is None for h in heads):
+            # Calibration carried: no out-of-fold scores to choose a threshold on, so the source model's
+            # stands until the rule is chosen on transcripts.
+            self.threshold_ = float(calibration_from.threshold_)
+        else:
+            oof = np.column_stack([h[4] for h in heads])[: len(inputs)]  # the threshold is set on real segments
+            self.threshold_ = best_threshold(Y, oof)
+        self._fit_no_code(X, inputs, Y, calibration_from)
         return self
+
+    def _carried_platts(self, source: "CodeSuggester | None") -> list[Platt | None]:
+        """The source model's calibration for each factor it also has; None where it must be fitted."""
+        if source is None or not hasattr(source, "platt_"):
+            return [None] * len(self.factor_ids_)
+        known = {f: j for j, f in enumerate(source.factor_ids_)}
+        return [(float(source.platt_[known[f], 0]), float(source.platt_[known[f], 1])) if f in known else None
+                for f in self.factor_ids_]
 
     def _no_code_features(self, X: sp.csr_matrix, inputs: list[Inputs]) -> sp.csr_matrix:
         # Tried and dropped: the factor heads' top scores as extra features (stacked on out-of-fold
         # scores) lowered the detector's AUC on the transcript split from 0.872 to 0.853.
         return sp.hstack([X, surface_features(inputs) * self._cfg().surface_weight], format="csr")
 
-    def _fit_no_code(self, X: sp.csr_matrix, inputs: list[Inputs], Y: np.ndarray) -> None:
+    def _fit_no_code(self, X: sp.csr_matrix, inputs: list[Inputs], Y: np.ndarray,
+                     calibration_from: "CodeSuggester | None" = None) -> None:
         """The no-code detector: P(nothing to code) from the segment's features and its shape.
 
         Its threshold starts at the out-of-fold F1 optimum; ``set_decision_rule`` replaces it with
@@ -380,11 +434,18 @@ class CodeSuggester(BaseEstimator):
         if not self._cfg().no_code_detector or len(set(y_none.tolist())) < 2:
             self.no_code_coef_ = None
             return
-        coef, bias, a, b, oof = fit_label(self._no_code_features(X, inputs), y_none, self._cfg())
+        carried = None
+        if calibration_from is not None and getattr(calibration_from, "no_code_coef_", None) is not None:
+            carried = tuple(float(v) for v in calibration_from.no_code_platt_)
+        coef, bias, a, b, oof = fit_label(self._no_code_features(X, inputs), y_none, self._cfg(), carried)
         self.no_code_coef_, self.no_code_bias_, self.no_code_platt_ = coef, bias, np.array([a, b])
-        self.decision_rule_ = {"no_code_threshold": best_threshold(y_none[:, None], oof[:, None]),
-                               "further_threshold": self.threshold_,
-                               "source": "out-of-fold scores on the training corpus"}
+        if oof is None:
+            self.decision_rule_ = {**calibration_from.decision_rule_, "further_threshold": self.threshold_,
+                                   "source": "carried from the model whose calibration this retrain kept"}
+        else:
+            self.decision_rule_ = {"no_code_threshold": best_threshold(y_none[:, None], oof[:, None]),
+                                   "further_threshold": self.threshold_,
+                                   "source": "out-of-fold scores on the training corpus"}
 
     def _with_groups(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """X plus the first level's group probabilities, when the model has two levels."""

@@ -66,10 +66,12 @@ def encode_once(encoder, examples: list[Example]) -> int:
     return len(texts)
 
 
-def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, encoder=None) -> CodeSuggester:
+def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, encoder=None,
+              calibration_from: CodeSuggester | None = None) -> CodeSuggester:
     if encoder is None and config.encoder != "none":
         encoder = build_encoder(config.encoder)
-    model = CodeSuggester(config).fit(inputs_of(examples), [e.codes for e in examples], codebook, encoder)
+    model = CodeSuggester(config).fit(inputs_of(examples), [e.codes for e in examples], codebook, encoder,
+                                      calibration_from)
     if isinstance(encoder, CachedEncoder):
         encoder.save()
     return model
@@ -115,6 +117,7 @@ def train_version(
     transcripts_dir: str | Path | None = paths.TRANSCRIPTS_DIR,
     progress: Callable[[str], None] | None = None,
     also_encode: list[Example] | None = None,
+    calibration_from: LoadedModel | None = None,
 ) -> LoadedModel:
     """Train on the corpus (plus confirmed examples), evaluate on the held-out split, save a version.
 
@@ -122,6 +125,8 @@ def train_version(
     "saving" (a service job shows them to the research lead; it may also raise to stop the training there).
     ``also_encode``: segments a later step will score (the gate's held-out confirmed segments), encoded with
     the rest; the returned model keeps the training's cached encoder, so scoring them encodes nothing.
+    ``calibration_from``: a version (the active one, at a retrain) whose factor calibrations are carried
+    over, so the heads are fitted once each instead of once per calibration fold; the manifest says so.
     """
     from .evaluate import evaluate_model, evaluate_on_transcripts  # evaluate imports train's helpers
 
@@ -136,8 +141,12 @@ def train_version(
     if encoder is not None:
         step("vectors")
         encode_once(encoder, examples + held_out + [t.example for t in split] + list(also_encode or []))
+    if calibration_from is not None and not config.model.heads_match(ModelConfig.from_dict(calibration_from.manifest["config"])):
+        log.info("calibration not carried from %s: its model settings differ", calibration_from.version)
+        calibration_from = None
     step("training")
-    model = fit_model(examples, codebook, config.model, encoder)
+    model = fit_model(examples, codebook, config.model, encoder,
+                      calibration_from.model if calibration_from is not None else None)
     if split and model.has_no_code_detector:
         step("rule")
     set_rule_from_transcripts(model, split)
@@ -160,6 +169,9 @@ def train_version(
         },
         "config": config.model.to_dict(),
         "config_source": config.source,
+        # Where the factor heads' calibration came from: their own out-of-fold folds, or a version's.
+        "calibration": {"carried_from": calibration_from.version} if calibration_from is not None
+        else {"out_of_fold": config.model.calibration_cv},
         "metrics": metrics,
         **(extra_manifest or {}),
     }
