@@ -3,9 +3,10 @@ another document at once, and every suggestion names the memory state it was mad
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
-from .conftest import auth
+from .conftest import auth, run_cli
 from .test_api import wait_for_job, wait_for_model
 
 TURN = ("Onze teamleider heeft de vrijdagmiddag vrijgeroosterd zodat wij met de sectie samen "
@@ -125,3 +126,89 @@ def test_after_a_retrain_and_promotion_the_new_version_carries_the_correction(cl
     assert stored["suggestion_model_version"] == new_version
     assert stored["suggestion_memory_state"] == after["memory_state"]
     assert target in [c["factor"] for c in stored["suggestions"]][:3]
+
+
+def decide(client: TestClient, token: str, segment_id: int, factor_id: str) -> dict:
+    codebook = client.get("/api/v1/codebook", headers=auth(token)).json()
+    factor = next(f for f in codebook["factors"] if f["id"] == factor_id)
+    richting = factor["richting"][0] if factor.get("richting") else "-"
+    answer = client.post("/api/v1/decisions", headers=auth(token), json={
+        "segment_id": segment_id, "action": "correct", "codes": [{"factor": factor_id, "richting": richting,
+                                                                   "aard": "-"}]})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_forgetting_a_coder_withdraws_their_decisions_and_keeps_the_history(client: TestClient, users, settings,
+                                                                            monkeypatch, capsys):
+    """``codeerhulp users forget NAAM``: the coder's correction leaves the memory and agreement at once,
+    another coder's decision stays, the withdrawn versions stay readable, and the coder can decide again."""
+    anna, bram, admin = users["anna"], users["bram"], users["admin"]
+    target = [c["factor"] for c in ranking(client, anna, SIMILAR)["codes"]][6]
+    first = client.post("/api/v1/documents", headers=auth(anna), files={"file": ("a.txt", document(TURN, UNRELATED))},
+                        data={"respondent": "L3", "moment": "start"}).json()
+    turn, unrelated = first["segments"][0]["id"], first["segments"][1]["id"]
+    decide(client, anna, turn, target)
+    bram_factor = [c["factor"] for c in ranking(client, bram, UNRELATED)["codes"]][4]
+    bram_decision = decide(client, bram, unrelated, bram_factor)
+    with_both = ranking(client, bram, SIMILAR)
+    assert with_both["memory_state"].startswith("2:") and target in [c["factor"] for c in with_both["codes"]][:3]
+    agreement = client.get("/api/v1/agreement", headers=auth(admin)).json()
+    assert agreement["requested_coders"] == ["anna", "bram"]
+
+    code, out, err = run_cli(settings, monkeypatch, capsys, "users", "forget", "anna", "--reason", "proefcodering")
+    assert code == 0, err
+    assert out.startswith("1 besluit van 'anna' ingetrokken, op 1 document.")
+
+    # Anna's correction no longer reaches the similar turn; Bram's confirmation is still remembered.
+    without_anna = ranking(client, bram, SIMILAR)
+    assert without_anna["memory_state"].startswith("1:") and without_anna["memory_weight"] == 0
+    assert target not in [c["factor"] for c in without_anna["codes"]][:3]
+    brams = client.get(f"/api/v1/segments/{unrelated}/decisions", headers=auth(bram)).json()
+    assert [(d["coder"], d["version"], d["is_current"], d["codes"]) for d in brams] == \
+        [("bram", 1, True, bram_decision["codes"])]
+    # Only Bram is left to compare: agreement has no second coder.
+    assert client.get("/api/v1/agreement", headers=auth(admin)).status_code == 422
+
+    # Nothing was deleted: the correction is retired, and a withdrawal after it says who and why.
+    assert client.get(f"/api/v1/segments/{turn}/decisions", headers=auth(anna)).json() == []
+    history = client.get(f"/api/v1/segments/{turn}/decisions", headers=auth(anna), params={"history": True}).json()
+    assert [(d["action"], d["version"], d["is_current"]) for d in history] == \
+        [("correct", 1, False), ("withdrawn", 2, False)]
+    assert "users forget" in history[1]["note"] and history[1]["note"].endswith(": proefcodering")
+
+    # Once there is nothing left, the memory is empty; forgetting again withdraws nothing.
+    assert run_cli(settings, monkeypatch, capsys, "users", "forget", "bram")[0] == 0
+    assert ranking(client, bram, SIMILAR)["memory_state"] is None
+    code, out, _ = run_cli(settings, monkeypatch, capsys, "users", "forget", "anna")
+    assert code == 0 and "niets ingetrokken" in out
+
+    # A forgotten coder codes on: the next decision is the next version, and it counts again.
+    again = decide(client, anna, turn, target)
+    assert again["version"] == 3 and again["is_current"]
+    assert ranking(client, bram, SIMILAR)["memory_state"].startswith("1:")
+
+    code, out, err = run_cli(settings, monkeypatch, capsys, "users", "forget", "niemand")
+    assert code != 0 and out == ""
+    assert "er is geen gebruiker 'niemand'" in err and "codeerhulp users list" in err
+
+
+def test_forgetting_is_all_or_nothing(client: TestClient, users, settings, monkeypatch, capsys):
+    """A withdrawal that cannot be written (here: an action the database refuses) leaves every
+    decision current: retiring them and recording the withdrawals are one transaction."""
+    from service import repository
+    from service.db import WriteConflict
+
+    anna = users["anna"]
+    first = client.post("/api/v1/documents", headers=auth(anna), files={"file": ("a.txt", document(TURN, UNRELATED))},
+                        data={"respondent": "L3", "moment": "start"}).json()
+    factor = [c["factor"] for c in ranking(client, anna, TURN)["codes"]][0]
+    for segment in first["segments"]:
+        decide(client, anna, segment["id"], factor)
+    monkeypatch.setattr(repository, "WITHDRAWN", "vergeten")  # not an action ck_decisions_action allows
+    with pytest.raises(WriteConflict):  # the database's refusal, after the write's own retry
+        run_cli(settings, monkeypatch, capsys, "users", "forget", "anna")
+    for segment in first["segments"]:
+        current = client.get(f"/api/v1/segments/{segment['id']}/decisions", headers=auth(anna)).json()
+        assert [(d["version"], d["is_current"]) for d in current] == [(1, True)]
+    assert ranking(client, anna, SIMILAR)["memory_state"].startswith("2:")
