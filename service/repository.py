@@ -18,8 +18,8 @@ from training.segmenting import Document as ParsedDocument
 from . import schemas, sessions
 from .security import hash_token, new_token
 from .visibility import Viewer, coding_is_blind, decision_is_blind
-from .tables import (ROLES, Decision, Document, Job, ModelActivation, ModelVersion, Segment, Suggestion, User, as_utc,
-                     utcnow)
+from .tables import (ROLES, WITHDRAWN, Decision, Document, Job, ModelActivation, ModelVersion, Segment, Suggestion,
+                     User, as_utc, utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -378,9 +378,11 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
     if (current is not None and current.action == body.action and current.codes == codes
             and current.note == body.note and current.suggestion_run == run):
         return DecisionResult(decision_out(current, coder.name, created=False), created=False)
-    version = 1
+    # After the highest version, not the current one: a withdrawn decision left no current version
+    # but its versions, and the withdrawal's, keep their numbers.
+    version = 1 + (session.scalar(select(func.max(Decision.version)).where(
+        Decision.segment_id == segment.id, Decision.coder_id == coder.id)) or 0)
     if current is not None:
-        version = current.version + 1
         # Retire the old version first: the unique index allows one current row per (segment, coder).
         session.execute(update(Decision).where(Decision.id == current.id).values(is_current=False))
         session.flush()
@@ -391,6 +393,40 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
     session.add(decision)
     session.flush()
     return DecisionResult(decision_out(decision, coder.name), created=True)
+
+
+@dataclass
+class Withdrawn:
+    """What withdrawing a coder's decisions did: how many, on how many documents."""
+
+    coder: str
+    n_decisions: int
+    n_documents: int
+
+
+def withdraw_decisions(session: Session, name: str, note: str) -> Withdrawn:
+    """Withdraw every current decision of the coder ``name``: each is retired and a ``withdrawn``
+    version after it, never current, records when and ``note`` (who, how). Nothing is deleted. From
+    then on the decisions reach no reader of current decisions: the memory (its marker changes),
+    retraining, agreement, the pages. In the caller's one transaction, so a failure writes nothing.
+    The coder's later decisions start from the next version number; withdrawing twice withdraws
+    nothing the second time."""
+    coder = _user_named(session, name)
+    # The lock record_decision takes: a decision of this coder arriving meanwhile waits, and is then
+    # a decision made after the withdrawal (kept), never one half-withdrawn.
+    session.get(User, coder.id, with_for_update={"key_share": True})
+    mine = (Decision.coder_id == coder.id, Decision.is_current)
+    current = session.execute(select(Decision, Segment.document_id).join(Segment, Segment.id == Decision.segment_id)
+                              .where(*mine).order_by(Decision.id)).all()
+    # Retired by condition, not by a list of ids: a coder may have more decisions than SQLite takes parameters.
+    session.execute(update(Decision).where(*mine).values(is_current=False))
+    session.add_all([Decision(segment_id=d.segment_id, coder_id=coder.id, action=WITHDRAWN, codes=[],
+                              version=d.version + 1, is_current=False, suggestion_run=d.suggestion_run,
+                              model_version=d.model_version, codebook_version=d.codebook_version, note=note,
+                              blind=d.blind) for d, _ in current])
+    session.flush()
+    log.info("withdrew %d current decisions of user %d", len(current), coder.id)
+    return Withdrawn(coder.name, len(current), len({document_id for _, document_id in current}))
 
 
 def segment_decisions(session: Session, segment_id: int, viewer: Viewer,
@@ -509,9 +545,11 @@ def agreement_input(session: Session, coders: Sequence[str], viewer: Viewer, doc
 
 
 def all_coder_names(session: Session, viewer: Viewer) -> list[str]:
-    """The coders with a decision the viewer may see."""
+    """The coders with a current decision the viewer may see (one whose decisions were all withdrawn
+    has nothing to compare)."""
     query = (select(User.name).join(Decision, Decision.coder_id == User.id)
-             .join(Segment, Segment.id == Decision.segment_id).join(Document, Document.id == Segment.document_id))
+             .join(Segment, Segment.id == Decision.segment_id).join(Document, Document.id == Segment.document_id)
+             .where(Decision.is_current))
     visible = viewer.decisions_filter()
     if visible is not None:
         query = query.where(visible)

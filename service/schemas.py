@@ -11,6 +11,8 @@ from training.segmenting import text_problem
 
 Role = Literal["coder", "admin"]
 Action = Literal["accept", "correct", "reject", "no_code"]
+# What a stored decision can be: a coder's action, or the record that an admin withdrew one (never current).
+StoredAction = Literal["accept", "correct", "reject", "no_code", "withdrawn"]
 Moment = Literal["start", "eind", "logboek1", "logboek2", "logboek3"]
 
 # Row ids are INTEGER columns, PostgreSQL's 32-bit int: an id past that cannot exist, and the
@@ -114,7 +116,8 @@ class DecisionOut(BaseModel):
     id: int
     segment_id: int
     coder: str
-    action: Action
+    action: StoredAction = Field(description="the coder's action; 'withdrawn' (only in the history) records that "
+                                             "an admin withdrew the version before it (codeerhulp users forget)")
     codes: list[CodeIn]
     version: int
     is_current: bool

@@ -30,6 +30,9 @@ class Base(DeclarativeBase):
 
 ROLES = ("coder", "admin")
 ACTIONS = ("accept", "correct", "reject", "no_code")
+# The record that a coder's decision was withdrawn (codeerhulp users forget): a version of its own,
+# never current, so the decision leaves every reader of current decisions and its history stays.
+WITHDRAWN = "withdrawn"
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 MOMENTS = ("start", "eind", "logboek1", "logboek2", "logboek3")
 
@@ -123,7 +126,8 @@ class Suggestion(Base):
 
 
 class Decision(Base):
-    """A coder's decision on a segment. Never updated except to retire it: a change is a new version."""
+    """A coder's decision on a segment. Never updated except to retire it: a change is a new version.
+    A withdrawn decision is retired with no current successor; a ``withdrawn`` row records when and by whom."""
 
     __tablename__ = "decisions"
     __table_args__ = (

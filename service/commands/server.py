@@ -1,5 +1,5 @@
 """Service subcommands: ``serve`` (uvicorn and the job worker), ``worker``, ``jobs`` and ``users``
-(add, list, revoke, rotate)."""
+(add, list, revoke, rotate, forget)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,17 @@ def register(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
                     "Een ingetrokken gebruiker is weer actief.")
     rotate.add_argument("name", metavar="NAAM")
     rotate.set_defaults(handler=cmd_users_rotate)
+    forget = users.add_parser(
+        "forget", help="alle huidige besluiten van een codeur intrekken (geheugen, hertrainen, overeenstemming)",
+        description="Trekt elk huidig besluit van NAAM in: ze tellen meteen niet meer mee in het geheugen van de "
+                    "suggesties, bij het volgende hertrainen en in de overeenstemming. Er wordt niets gewist: per "
+                    "fragment komt er een versie 'withdrawn' (ingetrokken) bij met wanneer, door wie en waarom "
+                    "(GET /api/v1/segments/ID/decisions?history=true). Een model dat al op de besluiten is getraind, "
+                    "blijft dat: hertrain daarna, of zet een eerdere versie terug. De sleutel van de gebruiker "
+                    "blijft werken; nieuwe besluiten tellen weer mee.")
+    forget.add_argument("name", metavar="NAAM", help="de codeur van wie de besluiten worden ingetrokken")
+    forget.add_argument("--reason", metavar="TEKST", help="waarom; bewaard bij elke intrekking")
+    forget.set_defaults(handler=cmd_users_forget)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
 
 
@@ -291,6 +302,26 @@ def cmd_users_rotate(args: argparse.Namespace) -> int:
     user, token = _in_database(args.name, lambda s: repository.rotate_token(s, args.name))
     _print_token(f"nieuwe sleutel voor {user.name!r}; de oude werkt niet meer (in een draaiende service binnen "
                  f"{get_settings().auth_cache_seconds:g} s) en hun browsersessies zijn beëindigd.", token)
+    return 0
+
+
+def cmd_users_forget(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .. import repository
+
+    note = f"ingetrokken door {getpass.getuser()} (codeerhulp users forget)"
+    if args.reason and args.reason.strip():
+        note += f": {args.reason.strip()}"
+    done = _in_database(args.name, lambda s: repository.withdraw_decisions(s, args.name, note))
+    if not done.n_decisions:
+        print(f"{done.coder!r} heeft geen huidige besluiten; er is niets ingetrokken")
+        return 0
+    print(f"{done.n_decisions} {'besluit' if done.n_decisions == 1 else 'besluiten'} van {done.coder!r} ingetrokken, "
+          f"op {done.n_documents} {'document' if done.n_documents == 1 else 'documenten'}. Ze tellen niet meer mee "
+          "in het geheugen van de suggesties, bij hertrainen en in de overeenstemming; de geschiedenis blijft "
+          "bewaard. Een model dat al op deze besluiten is getraind, blijft dat tot de volgende hertraining "
+          "(of zet de vorige versie terug: POST /api/v1/models/rollback).")
     return 0
 
 

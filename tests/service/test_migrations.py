@@ -59,3 +59,45 @@ def test_0002_jobs_keeps_the_jobs_and_what_refers_to_them(database_url):
                 assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     finally:
         db.dispose()
+
+
+def insert_decision(conn, decision_id: int, action: str, version: int, current: bool) -> None:  # noqa: ANN001
+    conn.execute(text("INSERT INTO decisions (id, segment_id, coder_id, action, codes, version, is_current, created_at) "
+                      "VALUES (:id, 1, 1, :action, '[]', :version, :current, CURRENT_TIMESTAMP)"),
+                 {"id": decision_id, "action": action, "version": version, "current": current})
+
+
+def test_0008_withdrawn_allows_the_withdrawal_and_keeps_one_current_decision_per_coder(database_url):
+    db = Database(database_url)
+    try:
+        alembic(db, command.upgrade, "0007_discussion")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (id, name, role, token_hash, active, created_at) "
+                              "VALUES (1, 'anna', 'coder', 'h', TRUE, CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO documents (id, name, kind, text, uploaded_by, suggestion_run, created_at) "
+                              "VALUES (1, 'a.txt', 'interview', 'L1: x', 1, 1, CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO segments (id, document_id, ordinal, external_id, text) "
+                              "VALUES (1, 1, 1, 'a-1', 'x')"))
+            insert_decision(conn, 1, "correct", 1, False)
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:  # not yet an action
+            insert_decision(conn, 2, "withdrawn", 2, False)
+        migrate(db)  # SQLite rebuilds the decisions table here
+        with db.engine.begin() as conn:
+            insert_decision(conn, 2, "withdrawn", 2, False)
+            insert_decision(conn, 3, "accept", 3, True)
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            insert_decision(conn, 4, "forgotten", 4, False)
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:  # the partial unique index survived
+            insert_decision(conn, 4, "reject", 4, True)
+
+        alembic(db, command.downgrade, "0007_discussion")
+        with db.engine.connect() as conn:  # the old schema cannot hold withdrawals; the rest stays
+            assert conn.execute(text("SELECT id FROM decisions ORDER BY id")).scalars().all() == [1, 3]
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            insert_decision(conn, 4, "withdrawn", 4, False)
+        migrate(db)
+        if db.sqlite:
+            with db.engine.connect() as conn:
+                assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+    finally:
+        db.dispose()
