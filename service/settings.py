@@ -53,6 +53,10 @@ class Settings(BaseSettings):
                     "segments where every coder who decided agrees; 'latest' takes the most recent decision")
     retrain_holdout_share: float = Field(default=0.2, ge=0.0, lt=1.0,
                                          description="share of confirmed segments held out for the promotion gate")
+    retrain_carry_calibration: bool = Field(
+        default=True, description="a retrain keeps the active version's factor calibration and fits each head "
+        "once (about half the time) when at least 10 confirmed segments are held out for the gate; refitted out "
+        "of fold when fewer, when the model settings differ or when the training set has grown by half since")
     auto_promote: bool = Field(default=True, description="promote a retrained model when it passes the gate")
     promotion_tolerance: float = Field(default=0.0, ge=0.0,
                                        description="macro-F1 a new model may lose against the active one and still pass")

@@ -105,6 +105,28 @@ def set_rule_from_transcripts(model: CodeSuggester, split: list) -> dict | None:
     return model.decision_rule_
 
 
+# A carried calibration is refitted once the training set has grown by more than half since the version
+# whose folds fitted it: by then the heads' score scale may have moved.
+CARRY_GROWTH_LIMIT = 1.5
+
+
+def calibration_record(source: LoadedModel | None, config: ModelConfig, n_examples: int) -> dict | None:
+    """The manifest's record of a calibration carried from ``source``, or None when it must be refitted:
+    no source, other model settings, or a training set grown too far since the calibration was fitted."""
+    if source is None:
+        return None
+    if not config.heads_match(ModelConfig.from_dict(source.manifest["config"])):
+        log.info("calibration not carried from %s: its model settings differ", source.version)
+        return None
+    before = source.manifest.get("calibration", {})
+    origin = before.get("carried_from", source.version)
+    fitted_on = before.get("fitted_on") or source.manifest.get("training_data", {}).get("n_examples", 0)
+    if not fitted_on or n_examples > CARRY_GROWTH_LIMIT * fitted_on:
+        log.info("calibration refitted: %d examples now, %d when %s fitted it", n_examples, fitted_on, origin)
+        return None
+    return {"carried_from": origin, "fitted_on": fitted_on, "via": source.version}
+
+
 def train_version(
     models_dir: str | Path = paths.DEFAULT_MODELS_DIR,
     codebook_path: str | Path = paths.DEFAULT_CODEBOOK,
@@ -141,8 +163,8 @@ def train_version(
     if encoder is not None:
         step("vectors")
         encode_once(encoder, examples + held_out + [t.example for t in split] + list(also_encode or []))
-    if calibration_from is not None and not config.model.heads_match(ModelConfig.from_dict(calibration_from.manifest["config"])):
-        log.info("calibration not carried from %s: its model settings differ", calibration_from.version)
+    calibration = calibration_record(calibration_from, config.model, len(examples))
+    if calibration is None:
         calibration_from = None
     step("training")
     model = fit_model(examples, codebook, config.model, encoder,
@@ -170,8 +192,7 @@ def train_version(
         "config": config.model.to_dict(),
         "config_source": config.source,
         # Where the factor heads' calibration came from: their own out-of-fold folds, or a version's.
-        "calibration": {"carried_from": calibration_from.version} if calibration_from is not None
-        else {"out_of_fold": config.model.calibration_cv},
+        "calibration": calibration or {"out_of_fold": config.model.calibration_cv, "fitted_on": len(examples)},
         "metrics": metrics,
         **(extra_manifest or {}),
     }

@@ -43,7 +43,8 @@ def retrain(services: ServicesDep, admin: AdminUser, body: schemas.RetrainReques
     settings = services.settings
     params = {"resolution": body.resolution or settings.retrain_resolution,
               "promote": settings.auto_promote if body.promote is None else body.promote,
-              "holdout_share": settings.retrain_holdout_share, "tolerance": settings.promotion_tolerance}
+              "holdout_share": settings.retrain_holdout_share, "tolerance": settings.promotion_tolerance,
+              "carry_calibration": settings.retrain_carry_calibration}
     return repository.job_out(jobs.enqueue_retrain(services.db, admin.id, params))
 
 
