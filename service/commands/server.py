@@ -255,7 +255,10 @@ def open_database():  # noqa: ANN202
 
 
 def _in_database(name: str, fn):  # noqa: ANN001, ANN202 - fn(session) -> result, in one transaction
+    import sqlalchemy.exc
+
     from .. import repository
+    from ..db import WriteConflict
 
     db = open_database()
     try:
@@ -266,6 +269,9 @@ def _in_database(name: str, fn):  # noqa: ANN001, ANN202 - fn(session) -> result
         raise CliError(f"er is al een gebruiker {name!r}; kies een andere naam") from None
     except repository.Invalid as exc:
         raise CliError(f"ongeldige gebruiker: {exc}") from None
+    except (sqlalchemy.exc.SQLAlchemyError, WriteConflict) as exc:  # one transaction, rolled back: nothing changed
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CliError(f"de database weigerde de wijziging ({reason}); er is niets veranderd") from None
     finally:
         db.dispose()
 
