@@ -3,7 +3,6 @@ another document at once, and every suggestion names the memory state it was mad
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
 from .conftest import auth, run_cli
