@@ -440,7 +440,10 @@ class CodeSuggester(BaseEstimator):
         coef, bias, a, b, oof = fit_label(self._no_code_features(X, inputs), y_none, self._cfg(), carried)
         self.no_code_coef_, self.no_code_bias_, self.no_code_platt_ = coef, bias, np.array([a, b])
         if oof is None:
+            # Its thresholds and context weight, not its confidence map: predictions made before a rule is
+            # chosen on transcripts must be the heads' own (training.decision.fit_decision).
             self.decision_rule_ = {**calibration_from.decision_rule_, "further_threshold": self.threshold_,
+                                   "confidence_map": None,
                                    "source": "carried from the model whose calibration this retrain kept"}
         else:
             self.decision_rule_ = {"no_code_threshold": best_threshold(y_none[:, None], oof[:, None]),

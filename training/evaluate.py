@@ -248,11 +248,13 @@ def evaluate_suggestions(examples: list[Example], suggestions: list[list], facto
     return {"summary": summary, "reliability": table}
 
 
-def evaluate_on_transcripts(model, split: list) -> dict:
+def evaluate_on_transcripts(model, split: list, raw=None) -> dict:
     """The model as it suggests whole transcripts (previous turn as context, its own decision rule)
-    on coded transcript rows (``training.transcripts.load_transcripts``)."""
+    on coded transcript rows (``training.transcripts.load_transcripts``); ``raw``: the model's
+    predictions for these rows, when already made."""
     from .transcripts import follows_previous
 
     examples = [t.example for t in split]
-    pred = model.in_context(model.predictions([Inputs(e.text, e.question) for e in examples]), follows_previous(split))
+    raw = raw if raw is not None else model.predictions([Inputs(e.text, e.question) for e in examples])
+    pred = model.in_context(raw, follows_previous(split))
     return evaluate_suggestions(examples, model.suggest_from(pred), list(model.factor_ids_), pred.factor_p)

@@ -15,7 +15,7 @@ from .artifacts import LoadedModel, load_model, save_model
 from .codebook import Codebook, load_codebook
 from .data import Example, corpus_hash, load_corpus
 from .encoders import CachedEncoder, make_encoder
-from .estimator import CodeSuggester, ModelConfig
+from .estimator import CodeSuggester, ModelConfig, Predictions
 from .features import Inputs
 from .messages import os_reason
 from .text import normalise
@@ -86,23 +86,27 @@ def load_split(codebook: Codebook, transcripts_dir: str | Path | None) -> list:
     return load_transcripts(transcripts_dir, codebook)
 
 
-def set_rule_from_transcripts(model: CodeSuggester, split: list) -> dict | None:
+def set_rule_from_transcripts(model: CodeSuggester, split: list) -> tuple[dict | None, Predictions | None]:
     """Choose the model's decision rule and aard priors on the transcript split (other writers, real
-    speech), not on the corpus' own folds; returns the rule's record, or None without a detector or split."""
+    speech), not on the corpus' own folds. Returns the rule's record (None without a detector or split)
+    and the split's predictions when the rule left them as they are (no confidence map, no aard
+    offsets), so scoring the split after it need not predict again; else None."""
     from .decision import fit_decision
     from .transcripts import follows_previous
 
     if not model.has_no_code_detector or not split:
-        return None
+        return None, None
     examples = [t.example for t in split]
-    decision = fit_decision(model, model.predictions(inputs_of(examples)), examples, follows_previous(split))
+    pred = model.predictions(inputs_of(examples))
+    decision = fit_decision(model, pred, examples, follows_previous(split))
     writers = len({t.writer for t in split})
     model.set_decision_rule(decision.rule.no_code_threshold, decision.rule.threshold,
                             f"chosen on the transcript split ({len(examples)} segments, {writers} writers)",
                             decision.context_weight, decision.calibration)
     if decision.aard_offsets is not None:
         model.set_aard_offsets(decision.aard_offsets)
-    return model.decision_rule_
+    unchanged = decision.calibration is None and decision.aard_offsets is None
+    return model.decision_rule_, pred if unchanged else None
 
 
 # A carried calibration is refitted once the training set has grown by more than half since the version
@@ -171,14 +175,14 @@ def train_version(
                       calibration_from.model if calibration_from is not None else None)
     if split and model.has_no_code_detector:
         step("rule")
-    set_rule_from_transcripts(model, split)
+    _, split_pred = set_rule_from_transcripts(model, split)
     seconds = time.perf_counter() - started
     metrics: dict = {"train_seconds": round(seconds, 1), "n_train": len(examples)}
     step("evaluating")
     if held_out:
         metrics["held_out"] = evaluate_model(model, held_out)["summary"]
     if split:  # the same split set the rule: comparable between versions, optimistic in absolute terms
-        metrics["transcripts"] = evaluate_on_transcripts(model, split)["summary"]
+        metrics["transcripts"] = evaluate_on_transcripts(model, split, split_pred)["summary"]
     if isinstance(encoder, CachedEncoder):
         encoder.save()
     manifest = {
