@@ -11,7 +11,8 @@ other documents are scored. Three models:
 - memory: the same model with the confirmation memory of the n documents (``training.memory``),
   no retrain: what a coder sees within a second of the decision;
 - retrain (at ``--retrain-at`` documents): the default configuration trained on the corpus plus the
-  confirmed segments, given the static model's decision rule, with the memory as well.
+  confirmed segments, with the static model's calibration carried as the service does, given the
+  static model's decision rule, with the memory as well.
 
 Scores on the unseen documents of every writer, averaged: primary kappa as suggested, top-1 kappa,
 hit@1 and hit@3 over codable segments, aard accuracy of shown codes with a right factor; and the
@@ -39,7 +40,7 @@ from training.artifacts import load_model, read_active  # noqa: E402
 from training.codebook import load_codebook  # noqa: E402
 from training.data import load_corpus  # noqa: E402
 from training.decision import take  # noqa: E402
-from training.estimator import CodeSuggester, Predictions  # noqa: E402
+from training.estimator import CodeSuggester, ModelConfig, Predictions  # noqa: E402
 from training.evaluate import evaluate_suggestions  # noqa: E402
 from training.memory import ConfirmationMemory, Remembered  # noqa: E402
 from training.review_order import most_instructive  # noqa: E402
@@ -144,7 +145,8 @@ def main() -> None:
     split = load_transcripts(codebook=codebook)
     examples = [t.example for t in split]
     follows = follows_previous(split)
-    static = load_model(paths.DEFAULT_MODELS_DIR, read_active(paths.DEFAULT_MODELS_DIR)).model
+    shipped = load_model(paths.DEFAULT_MODELS_DIR, read_active(paths.DEFAULT_MODELS_DIR))
+    static, shipped_config = shipped.model, shipped.manifest["config"]
     static.encoder_ = build_encoder(static._cfg().encoder, CACHE)
     pred_static = static.in_context(static.predictions(inputs_of(examples)), follows)
     vectors = static.memory_vectors([e.text for e in examples])
@@ -179,7 +181,11 @@ def main() -> None:
                 t0 = time.perf_counter()
                 train = corpus + [examples[i] for i in confirmed]
                 encoder = build_encoder(config.encoder, CACHE)
-                model = CodeSuggester(config).fit(inputs_of(train), [e.codes for e in train], codebook, encoder)
+                # As the service retrains (two documents hold out well over 10 segments for its gate): the
+                # shipped model's calibration carried when its settings match, the heads fitted once each.
+                carried = static if config.heads_match(ModelConfig.from_dict(shipped_config)) else None
+                model = CodeSuggester(config).fit(inputs_of(train), [e.codes for e in train], codebook, encoder,
+                                                  calibration_from=carried)
                 rule = static.decision_rule_
                 model.set_decision_rule(rule["no_code_threshold"], rule["further_threshold"], "bench_loop",
                                         rule.get("context_weight", 0.0))
@@ -219,7 +225,7 @@ def main() -> None:
     body += [f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in COLUMNS) + " |" for name, s in means.items()]
     load = os.getloadavg()[0]
     body += ["", f"Memory update (build from the confirmed documents and blend): at most "
-             f"{result['memory_update_seconds_max']} s. Retrain (features and heads, sentence vectors cached) on "
+             f"{result['memory_update_seconds_max']} s. Retrain (features and heads, calibration carried, sentence vectors cached) on "
              f"{retrain_sizes[0] if retrain_sizes else 0} segments: "
              f"{', '.join(str(s) for s in result['retrain_seconds'])} s (load average {load:.1f} on the machine's "
              "cores at the end of the run: times from a busy machine are upper bounds).", ""]
