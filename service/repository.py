@@ -378,11 +378,13 @@ def record_decision(session: Session, coder: User, body: schemas.DecisionIn, cod
     if (current is not None and current.action == body.action and current.codes == codes
             and current.note == body.note and current.suggestion_run == run):
         return DecisionResult(decision_out(current, coder.name, created=False), created=False)
-    # After the highest version, not the current one: a withdrawn decision left no current version
-    # but its versions, and the withdrawal's, keep their numbers.
-    version = 1 + (session.scalar(select(func.max(Decision.version)).where(
-        Decision.segment_id == segment.id, Decision.coder_id == coder.id)) or 0)
-    if current is not None:
+    if current is None:
+        # No current version: the first decision, or one after a withdrawal, whose versions (the
+        # withdrawal's too) keep their numbers. Otherwise the current version is the newest row.
+        version = 1 + (session.scalar(select(func.max(Decision.version)).where(
+            Decision.segment_id == segment.id, Decision.coder_id == coder.id)) or 0)
+    else:
+        version = current.version + 1
         # Retire the old version first: the unique index allows one current row per (segment, coder).
         session.execute(update(Decision).where(Decision.id == current.id).values(is_current=False))
         session.flush()
