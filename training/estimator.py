@@ -202,17 +202,18 @@ def fit_label(X: sp.csr_matrix, y: np.ndarray, cfg: ModelConfig,
 
     With ``platt`` given (a retrain carrying the active version's calibration), only the weights are
     fitted: one fit instead of ``calibration_cv + 1``, and no OOF probabilities (None)."""
-    if platt is not None:
-        final = linear_head(cfg).fit(X, y)
-        return final.coef_[0].astype(np.float32), float(final.intercept_[0]), float(platt[0]), float(platt[1]), None
-    oof = np.zeros(len(y))
-    folds = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=cfg.seed)
-    for train_idx, test_idx in folds.split(X, y):
-        oof[test_idx] = linear_head(cfg).fit(X[train_idx], y[train_idx]).decision_function(X[test_idx])
-    platt_fit = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
-    a, b = float(platt_fit.coef_[0, 0]), float(platt_fit.intercept_[0])
+    oof = None
+    if platt is None:
+        oof = np.zeros(len(y))
+        folds = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=cfg.seed)
+        for train_idx, test_idx in folds.split(X, y):
+            oof[test_idx] = linear_head(cfg).fit(X[train_idx], y[train_idx]).decision_function(X[test_idx])
+        platt_fit = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
+        platt = (platt_fit.coef_[0, 0], platt_fit.intercept_[0])
+    a, b = float(platt[0]), float(platt[1])
     final = linear_head(cfg).fit(X, y)
-    return final.coef_[0].astype(np.float32), float(final.intercept_[0]), a, b, sigmoid(a * oof + b)
+    return (final.coef_[0].astype(np.float32), float(final.intercept_[0]), a, b,
+            None if oof is None else sigmoid(a * oof + b))
 
 
 def fit_labels(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig,
@@ -390,14 +391,14 @@ class CodeSuggester(BaseEstimator):
         carried = self._carried_platts(calibration_from)
         # While worker processes fit the factor heads, this process fits richting and aard (a few seconds of
         # a retrain). Only then: fitted here beside heads fitted here, they would share liblinear's generator.
-        with ThreadPoolExecutor(1, thread_name_prefix="richting-aard") as side:
-            poles = side.submit(self._fit_richting_aard, X, codes, index, dense) if uses_workers(cfg, Y.shape[1]) \
-                else None
-            heads = fit_labels(X_heads, Y_heads, cfg, carried)
-            if poles is not None:
+        if uses_workers(cfg, Y.shape[1]):
+            with ThreadPoolExecutor(1, thread_name_prefix="richting-aard") as side:
+                poles = side.submit(self._fit_richting_aard, X, codes, index, dense)
+                heads = fit_labels(X_heads, Y_heads, cfg, carried)
                 poles.result()
-            else:
-                self._fit_richting_aard(X, codes, index, dense)
+        else:
+            heads = fit_labels(X_heads, Y_heads, cfg, carried)
+            self._fit_richting_aard(X, codes, index, dense)
         self.factor_coef_ = np.vstack([h[0] for h in heads])
         self.factor_bias_ = np.array([h[1] for h in heads], dtype=np.float32)
         self.platt_ = np.array([[h[2], h[3]] for h in heads], dtype=np.float64)

@@ -86,16 +86,16 @@ def load_split(codebook: Codebook, transcripts_dir: str | Path | None) -> list:
     return load_transcripts(transcripts_dir, codebook)
 
 
-def set_rule_from_transcripts(model: CodeSuggester, split: list) -> tuple[dict | None, Predictions | None]:
+def set_rule_from_transcripts(model: CodeSuggester, split: list) -> Predictions | None:
     """Choose the model's decision rule and aard priors on the transcript split (other writers, real
-    speech), not on the corpus' own folds. Returns the rule's record (None without a detector or split)
-    and the split's predictions when the rule left them as they are (no confidence map, no aard
-    offsets), so scoring the split after it need not predict again; else None."""
+    speech), not on the corpus' own folds. Returns the split's predictions when the rule left them as
+    they are (no confidence map, no aard offsets), so scoring the split after it need not predict
+    again; None otherwise, and without a detector or split."""
     from .decision import fit_decision
     from .transcripts import follows_previous
 
     if not model.has_no_code_detector or not split:
-        return None, None
+        return None
     examples = [t.example for t in split]
     pred = model.predictions(inputs_of(examples))
     decision = fit_decision(model, pred, examples, follows_previous(split))
@@ -106,7 +106,7 @@ def set_rule_from_transcripts(model: CodeSuggester, split: list) -> tuple[dict |
     if decision.aard_offsets is not None:
         model.set_aard_offsets(decision.aard_offsets)
     unchanged = decision.calibration is None and decision.aard_offsets is None
-    return model.decision_rule_, pred if unchanged else None
+    return pred if unchanged else None
 
 
 # A carried calibration is refitted once the training set has grown by more than half since the version
@@ -175,7 +175,7 @@ def train_version(
                       calibration_from.model if calibration_from is not None else None)
     if split and model.has_no_code_detector:
         step("rule")
-    _, split_pred = set_rule_from_transcripts(model, split)
+    split_pred = set_rule_from_transcripts(model, split)
     seconds = time.perf_counter() - started
     metrics: dict = {"train_seconds": round(seconds, 1), "n_train": len(examples)}
     step("evaluating")
