@@ -13,15 +13,29 @@ BENCHMARKS = ROOT / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEvery section is written by a script under `benchmarks/`; rerun it to refresh the numbers.\n"
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
+def _cpuinfo_field(name: str) -> str | None:
+    """The first value of ``name`` in /proc/cpuinfo (None when absent or unreadable)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            if line.startswith(name):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo_field("model name") or "unknown CPU"
+
+
+def cpu_flags(wanted: tuple[str, ...]) -> list[str] | None:
+    """Which of ``wanted`` the CPU has, in the order given; None when /proc/cpuinfo cannot be read."""
+    flags = _cpuinfo_field("flags")
+    return None if flags is None else [f for f in wanted if f in set(flags.split())]
+
+
+def machine() -> str:
+    cpu = cpu_model()
     mem = ""
     try:
         kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])

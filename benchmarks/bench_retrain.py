@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import ROOT, git_commit, machine, write_section  # noqa: E402
+from benchmarks._common import ROOT, cpu_flags, git_commit, machine, write_section  # noqa: E402
 from training import paths  # noqa: E402
 from training.artifacts import load_model, read_active  # noqa: E402
 from training.codebook import load_codebook  # noqa: E402
@@ -43,15 +43,11 @@ HOLDOUT_SHARE = 0.2  # the service's default (Settings.retrain_holdout_share)
 FLAGS_OF_INTEREST = ("avx", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "fma", "f16c", "sse4_2")
 
 
-def cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return " ".join(f for f in FLAGS_OF_INTEREST if f in have) or "none of " + ", ".join(FLAGS_OF_INTEREST)
-    except OSError:
-        pass
-    return "unknown"
+def flags_of_interest() -> str:
+    have = cpu_flags(FLAGS_OF_INTEREST)
+    if have is None:
+        return "unknown"
+    return " ".join(have) or "none of " + ", ".join(FLAGS_OF_INTEREST)
 
 
 def cpu_seconds() -> float:
@@ -149,7 +145,7 @@ def main() -> int:
     # cores (the second retrain and the uncached encoding start right after one, so their start shows its load).
     load = next(iter(runs.values()))["load_average"][0]
     out = {"confirmed": len(confirmed), "held_out": len(held), "config": str(args.config), "runs": runs,
-           "uncached_vectors": uncached, "cpu": machine(), "flags": cpu_flags()}
+           "uncached_vectors": uncached, "cpu": machine(), "flags": flags_of_interest()}
     (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
     (ROOT / "benchmarks" / "results" / "retrain.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
