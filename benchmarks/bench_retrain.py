@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,7 +35,7 @@ from training.codebook import load_codebook  # noqa: E402
 from training.encoders import make_encoder  # noqa: E402
 from training.data import load_corpus  # noqa: E402
 from training.promotion import compare_for_promotion  # noqa: E402
-from training.train import TrainConfig, train_version  # noqa: E402
+from training.train import CONFIRMED, TrainConfig, train_version  # noqa: E402
 from training.text import normalise  # noqa: E402
 from training.transcripts import load_transcripts  # noqa: E402
 
@@ -121,7 +122,9 @@ def main() -> int:
     config = TrainConfig.load(args.config)
     split = load_transcripts(codebook=codebook)
     n_held = round(args.confirmed * HOLDOUT_SHARE / (1 - HOLDOUT_SHARE))
-    drawn = [t.example for t in random.Random(11).sample(split, min(len(split), args.confirmed + n_held))]
+    # Marked as the service marks them, so they carry the config's confirmed_weight in training.
+    drawn = [replace(t.example, source=CONFIRMED)
+             for t in random.Random(11).sample(split, min(len(split), args.confirmed + n_held))]
     confirmed, held = drawn[:args.confirmed], drawn[args.confirmed:]
     runs = {}
     with tempfile.TemporaryDirectory(prefix="bench-retrain-vectors-") as cache:

@@ -26,7 +26,7 @@ from training.artifacts import ArtifactError, load_model
 from training.codebook import load_codebook
 from training.data import Code, Example, load_corpus
 from training.promotion import MIN_PAIRED, compare_for_promotion
-from training.train import TrainConfig, train_version
+from training.train import CONFIRMED, TrainConfig, train_version
 
 from . import jobs, repository
 from .db import Database
@@ -96,7 +96,7 @@ def split_recent(confirmed: list[repository.Confirmed], share: float
 
 def _examples(confirmed: list[repository.Confirmed]) -> list[Example]:
     return [Example(id=f"confirmed-{c.segment_id}", text=c.text, question=c.question,
-                    codes=[Code(x["factor"], x["richting"], x["aard"]) for x in c.codes], source="confirmed")
+                    codes=[Code(x["factor"], x["richting"], x["aard"]) for x in c.codes], source=CONFIRMED)
             for c in confirmed]
 
 

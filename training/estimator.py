@@ -85,6 +85,10 @@ class ModelConfig:
     # code 0.10 -> 0.22 with the confidence map), so real text decides. BENCHMARKS.md has both.
     aard_prior_correction: bool = False
     speech_confidence_map: bool = False
+    # How much a coder-confirmed segment (Example.source "confirmed") counts in training against one
+    # segment of the shipped corpus: its sample weight in every head. 1.0 for configs that do not name it,
+    # so older models retrain as they were; default.yaml sets the value bench_loop chose (BENCHMARKS.md).
+    confirmed_weight: float = 1.0
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
@@ -98,9 +102,10 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    # Settings that change how closely or on how many processes the solver converges, not what the heads
-    # are: a calibration fitted under one holds under another (tol 0.01 moves scores by < 0.003).
-    SOLVER_ONLY = frozenset({"tol", "n_jobs"})
+    # Settings that change how closely or on how many processes the solver converges, or how much the
+    # confirmed segments weigh (which only a retrain has), not what the features and heads are: a calibration
+    # fitted under one holds under another (tol 0.01 moves scores by < 0.003).
+    SOLVER_ONLY = frozenset({"tol", "n_jobs", "confirmed_weight"})
 
     def heads_match(self, other: "ModelConfig") -> bool:
         """Whether heads fitted under ``other`` score on the same scale as under this config."""
@@ -196,28 +201,31 @@ def linear_head(cfg: ModelConfig) -> LogisticRegression:
 Platt = tuple[float, float]
 
 
-def fit_label(X: sp.csr_matrix, y: np.ndarray, cfg: ModelConfig,
-              platt: Platt | None = None) -> tuple[np.ndarray, float, float, float, np.ndarray | None]:
+def fit_label(X: sp.csr_matrix, y: np.ndarray, cfg: ModelConfig, platt: Platt | None = None,
+              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float, float, float, np.ndarray | None]:
     """One label: weights on all data, Platt a/b fitted on out-of-fold scores, OOF probabilities.
 
     With ``platt`` given (a retrain carrying the active version's calibration), only the weights are
-    fitted: one fit instead of ``calibration_cv + 1``, and no OOF probabilities (None)."""
+    fitted: one fit instead of ``calibration_cv + 1``, and no OOF probabilities (None).
+    ``sample_weight``: how much each row counts (confirmed segments more than the corpus), in every fit."""
+    w = sample_weight
     oof = None
     if platt is None:
         oof = np.zeros(len(y))
         folds = StratifiedKFold(n_splits=cfg.calibration_cv, shuffle=True, random_state=cfg.seed)
         for train_idx, test_idx in folds.split(X, y):
-            oof[test_idx] = linear_head(cfg).fit(X[train_idx], y[train_idx]).decision_function(X[test_idx])
-        platt_fit = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y)
+            head = linear_head(cfg).fit(X[train_idx], y[train_idx], None if w is None else w[train_idx])
+            oof[test_idx] = head.decision_function(X[test_idx])
+        platt_fit = LogisticRegression(C=1e4, solver="lbfgs").fit(oof[:, None], y, w)
         platt = (platt_fit.coef_[0, 0], platt_fit.intercept_[0])
     a, b = float(platt[0]), float(platt[1])
-    final = linear_head(cfg).fit(X, y)
+    final = linear_head(cfg).fit(X, y, w)
     return (final.coef_[0].astype(np.float32), float(final.intercept_[0]), a, b,
             None if oof is None else sigmoid(a * oof + b))
 
 
 def fit_labels(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig,
-               platts: list[Platt | None] | None = None) -> list[tuple]:
+               platts: list[Platt | None] | None = None, sample_weight: np.ndarray | None = None) -> list[tuple]:
     """fit_label for every column of Y (with that column's carried calibration, if any), in worker
     processes when n_jobs > 1.
 
@@ -227,13 +235,13 @@ def fit_labels(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig,
     result no longer depends on timing."""
     platts = platts or [None] * Y.shape[1]
     if not uses_workers(cfg, Y.shape[1]):
-        return fit_columns(X, Y, cfg, platts)
+        return fit_columns(X, Y, cfg, platts, sample_weight)
     n_workers = min(cfg.n_jobs, Y.shape[1])
     shares = [list(range(w, Y.shape[1], n_workers)) for w in range(n_workers)]  # interleaved: similar loads
     # One task per worker, so X is sent once to each; max_nbytes=None because sklearn's liblinear wrapper
     # refuses joblib's read-only memory maps.
     done = Parallel(n_jobs=n_workers, backend="loky", max_nbytes=None)(
-        delayed(fit_columns)(X, Y[:, share], cfg, [platts[j] for j in share]) for share in shares)
+        delayed(fit_columns)(X, Y[:, share], cfg, [platts[j] for j in share], sample_weight) for share in shares)
     heads: list[tuple] = [()] * Y.shape[1]
     for share, fitted in zip(shares, done):
         for j, head in zip(share, fitted):
@@ -246,8 +254,9 @@ def uses_workers(cfg: ModelConfig, n_labels: int) -> bool:
     return min(cfg.n_jobs, n_labels) > 1
 
 
-def fit_columns(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig, platts: list[Platt | None]) -> list[tuple]:
-    return [fit_label(X, Y[:, j], cfg, platts[j]) for j in range(Y.shape[1])]
+def fit_columns(X: sp.csr_matrix, Y: np.ndarray, cfg: ModelConfig, platts: list[Platt | None],
+                sample_weight: np.ndarray | None = None) -> list[tuple]:
+    return [fit_label(X, Y[:, j], cfg, platts[j], sample_weight) for j in range(Y.shape[1])]
 
 
 class CodeSuggester(BaseEstimator):
@@ -320,12 +329,17 @@ class CodeSuggester(BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, inputs: list[Inputs], codes: list[list[Code]], codebook: Codebook,
-            encoder: Encoder | None = None, calibration_from: "CodeSuggester | None" = None) -> "CodeSuggester":
+            encoder: Encoder | None = None, calibration_from: "CodeSuggester | None" = None,
+            sample_weight: np.ndarray | None = None) -> "CodeSuggester":
         """Fit every head. ``calibration_from``: a fitted model (the active version, at a retrain) whose
         factor and no-code calibrations are carried over for the codes both know; those heads are then
         fitted once, without their out-of-fold folds, which are most of a retrain's time. The decision
-        rule is chosen on transcripts afterwards either way (``set_decision_rule``)."""
+        rule is chosen on transcripts afterwards either way (``set_decision_rule``).
+        ``sample_weight``: per segment, how much it counts in every head (None: all alike)."""
         cfg = self._cfg()
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if w is not None and (w.shape != (len(inputs),) or not np.all(np.isfinite(w)) or np.any(w <= 0)):
+            raise ValueError("sample_weight: one positive weight per segment")
         self.encoder_ = encoder
         self.aard_offset_ = None  # measured on transcripts after fitting, never carried over
         self.encoder_name_ = encoder.name if encoder is not None else "none"
@@ -369,12 +383,13 @@ class CodeSuggester(BaseEstimator):
             G = np.zeros((len(inputs), len(self.group_ids_)), dtype=np.int64)
             for j, f in enumerate(self.factor_ids_):
                 G[:, self.group_ids_.index(codebook.factor(f).group)] |= Y[:, j]
-            group_heads = fit_labels(X, G, cfg)
+            group_heads = fit_labels(X, G, cfg, sample_weight=w)
             self.group_coef_ = np.vstack([h[0] for h in group_heads])
             self.group_bias_ = np.array([h[1] for h in group_heads], dtype=np.float32)
             self.group_platt_ = np.array([[h[2], h[3]] for h in group_heads], dtype=np.float64)
             oof_groups = np.column_stack([h[4] for h in group_heads])
             X_heads = sp.hstack([X, oof_groups * cfg.group_weight], format="csr")
+        w_heads = w
         if cfg.codebook_examples:
             # What the codebook says of each code, as short extra examples for the factor heads only
             # (they carry no richting or aard). The vectorizers stay fitted on real segments.
@@ -388,17 +403,18 @@ class CodeSuggester(BaseEstimator):
             Y_extra[np.arange(len(extra)), extra_y] = 1
             X_heads = sp.vstack([X_heads, self._with_groups(self._features(extra))], format="csr")
             Y_heads = np.vstack([Y, Y_extra])
+            w_heads = None if w is None else np.concatenate([w, np.ones(len(extra))])
         carried = self._carried_platts(calibration_from)
         # While worker processes fit the factor heads, this process fits richting and aard (a few seconds of
         # a retrain). Only then: fitted here beside heads fitted here, they would share liblinear's generator.
         if uses_workers(cfg, Y.shape[1]):
             with ThreadPoolExecutor(1, thread_name_prefix="richting-aard") as side:
-                poles = side.submit(self._fit_richting_aard, X, codes, index, dense)
-                heads = fit_labels(X_heads, Y_heads, cfg, carried)
+                poles = side.submit(self._fit_richting_aard, X, codes, index, dense, w)
+                heads = fit_labels(X_heads, Y_heads, cfg, carried, w_heads)
                 poles.result()
         else:
-            heads = fit_labels(X_heads, Y_heads, cfg, carried)
-            self._fit_richting_aard(X, codes, index, dense)
+            heads = fit_labels(X_heads, Y_heads, cfg, carried, w_heads)
+            self._fit_richting_aard(X, codes, index, dense, w)
         self.factor_coef_ = np.vstack([h[0] for h in heads])
         self.factor_bias_ = np.array([h[1] for h in heads], dtype=np.float32)
         self.platt_ = np.array([[h[2], h[3]] for h in heads], dtype=np.float64)
@@ -409,7 +425,7 @@ class CodeSuggester(BaseEstimator):
         else:
             oof = np.column_stack([h[4] for h in heads])[: len(inputs)]  # the threshold is set on real segments
             self.threshold_ = best_threshold(Y, oof)
-        self._fit_no_code(X, inputs, Y, calibration_from)
+        self._fit_no_code(X, inputs, Y, calibration_from, w)
         return self
 
     def _carried_platts(self, source: "CodeSuggester | None") -> list[Platt | None]:
@@ -426,7 +442,7 @@ class CodeSuggester(BaseEstimator):
         return sp.hstack([X, surface_features(inputs) * self._cfg().surface_weight], format="csr")
 
     def _fit_no_code(self, X: sp.csr_matrix, inputs: list[Inputs], Y: np.ndarray,
-                     calibration_from: "CodeSuggester | None" = None) -> None:
+                     calibration_from: "CodeSuggester | None" = None, w: np.ndarray | None = None) -> None:
         """The no-code detector: P(nothing to code) from the segment's features and its shape.
 
         Its threshold starts at the out-of-fold F1 optimum; ``set_decision_rule`` replaces it with
@@ -438,7 +454,7 @@ class CodeSuggester(BaseEstimator):
         carried = None
         if calibration_from is not None and getattr(calibration_from, "no_code_coef_", None) is not None:
             carried = tuple(float(v) for v in calibration_from.no_code_platt_)
-        coef, bias, a, b, oof = fit_label(self._no_code_features(X, inputs), y_none, self._cfg(), carried)
+        coef, bias, a, b, oof = fit_label(self._no_code_features(X, inputs), y_none, self._cfg(), carried, w)
         self.no_code_coef_, self.no_code_bias_, self.no_code_platt_ = coef, bias, np.array([a, b])
         if oof is None:
             # Its thresholds and context weight, not its confidence map: predictions made before a rule is
@@ -474,15 +490,15 @@ class CodeSuggester(BaseEstimator):
                                         shape=(len(rows), n_factors * d)))
         return sp.hstack(blocks, format="csr")
 
-    def _fit_linear(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
+    def _fit_linear(self, X: sp.csr_matrix, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         if len(set(y.tolist())) < 2:  # one class only: a constant, honestly uncertain model
             prior = float(np.clip(y.mean() if len(y) else 0.5, 0.05, 0.95))
             return np.zeros(X.shape[1], dtype=np.float32), float(np.log(prior / (1 - prior)))
-        clf = linear_head(self._cfg()).fit(X, y)
+        clf = linear_head(self._cfg()).fit(X, y, w)
         return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
 
     def _fit_richting_aard(self, X: sp.csr_matrix, codes: list[list[Code]], index: dict[str, int],
-                           dense: np.ndarray | None = None) -> None:
+                           dense: np.ndarray | None = None, w: np.ndarray | None = None) -> None:
         direction_index = {f: j for j, f in enumerate(self.direction_factors_)}
         r_rows, r_cols, r_y, a_rows, a_cols, a_y = [], [], [], [], [], []
         for i, cs in enumerate(codes):
@@ -494,7 +510,8 @@ class CodeSuggester(BaseEstimator):
                     r_rows.append(i), r_cols.append(direction_index[c.factor]), r_y.append(1 if c.richting == "PO" else 0)
         n_features = X.shape[1]
         if r_rows:
-            coef, bias = self._fit_linear(self._pairs(X, r_rows, r_cols, len(self.direction_factors_)), np.array(r_y))
+            coef, bias = self._fit_linear(self._pairs(X, r_rows, r_cols, len(self.direction_factors_)), np.array(r_y),
+                                          None if w is None else w[r_rows])
         else:
             coef, bias = np.zeros(n_features + len(self.direction_factors_), dtype=np.float32), 0.0
         self.richting_coef_, self.richting_bias_ = coef, bias
@@ -504,7 +521,8 @@ class CodeSuggester(BaseEstimator):
         np.add.at(seen, a_cols, 1)
         self.aard_prior_ = plus / seen
         per_factor = dense if self._cfg().aard_per_factor else None
-        coef, bias = self._fit_linear(self._pairs(X, a_rows, a_cols, len(self.factor_ids_), per_factor), np.array(a_y))
+        coef, bias = self._fit_linear(self._pairs(X, a_rows, a_cols, len(self.factor_ids_), per_factor), np.array(a_y),
+                                      None if w is None else w[a_rows])
         self.aard_coef_, self.aard_bias_ = coef, bias
 
     # ------------------------------------------------------------------ prediction

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from . import paths
@@ -66,12 +67,23 @@ def encode_once(encoder, examples: list[Example]) -> int:
     return len(texts)
 
 
+CONFIRMED = "confirmed"  # Example.source of a segment a coder confirmed (service retrain, bench_loop)
+
+
+def sample_weights(examples: list[Example], config: ModelConfig) -> np.ndarray | None:
+    """Each example's weight in training: ``config.confirmed_weight`` for confirmed segments, 1 for the
+    corpus; None when all weigh the same (the fit is then exactly the unweighted one)."""
+    if config.confirmed_weight == 1.0 or not any(e.source == CONFIRMED for e in examples):
+        return None
+    return np.array([config.confirmed_weight if e.source == CONFIRMED else 1.0 for e in examples])
+
+
 def fit_model(examples: list[Example], codebook: Codebook, config: ModelConfig, encoder=None,
               calibration_from: CodeSuggester | None = None) -> CodeSuggester:
     if encoder is None and config.encoder != "none":
         encoder = build_encoder(config.encoder)
     model = CodeSuggester(config).fit(inputs_of(examples), [e.codes for e in examples], codebook, encoder,
-                                      calibration_from)
+                                      calibration_from, sample_weights(examples, config))
     if isinstance(encoder, CachedEncoder):
         encoder.save()
     return model
