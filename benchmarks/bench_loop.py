@@ -12,7 +12,8 @@ other documents are scored. Three models:
   no retrain: what a coder sees within a second of the decision;
 - retrain (at ``--retrain-at`` documents): the default configuration trained on the corpus plus the
   confirmed segments, with the static model's calibration carried as the service does, given the
-  static model's decision rule, with the memory as well.
+  static model's decision rule, with the memory as well. Each confirmed segment counts
+  ``confirmed_weight`` times a corpus segment (the config's; ``--confirmed-weights 1,3,10`` compares).
 
 Scores on the unseen documents of every writer, averaged: primary kappa as suggested, top-1 kappa,
 hit@1 and hit@3 over codable segments, aard accuracy of shown codes with a right factor; and the
@@ -28,7 +29,9 @@ import os
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,7 +47,7 @@ from training.estimator import CodeSuggester, ModelConfig, Predictions  # noqa: 
 from training.evaluate import evaluate_suggestions  # noqa: E402
 from training.memory import ConfirmationMemory, Remembered  # noqa: E402
 from training.review_order import most_instructive  # noqa: E402
-from training.train import TrainConfig, build_encoder, inputs_of  # noqa: E402
+from training.train import CONFIRMED, TrainConfig, build_encoder, fit_model, inputs_of  # noqa: E402
 from training.transcripts import follows_previous, load_transcripts  # noqa: E402
 
 CACHE = ROOT / "data" / "cache"
@@ -68,6 +71,43 @@ def scored(model, split, rows: list[int], pred: Predictions) -> dict:
     return evaluate_suggestions(examples, model.suggest_from(pred), list(model.factor_ids_), pred.factor_p)["summary"]
 
 
+class Loop(NamedTuple):
+    """What every simulated project shares: the shipped model, the corpus and the split."""
+    static: CodeSuggester
+    shipped_config: dict
+    corpus: list
+    codebook: object
+    split: list
+    examples: list
+    follows: list[bool]
+
+
+def retrain_and_score(loop: Loop, config: ModelConfig, confirmed: list[int], unseen: list[int]
+                      ) -> tuple[float, int, dict, dict]:
+    """Retrain as the service does on the corpus plus the ``confirmed`` rows of the split and score the
+    ``unseen`` rows: (seconds, training size, scores, scores with the confirmation memory on top).
+
+    The confirmed segments are marked as the service marks them, so they carry ``config.confirmed_weight``;
+    the shipped model's calibration is carried when its settings match (the service does so once 10
+    confirmed segments are held out for its gate), so each head is fitted once."""
+    t0 = time.perf_counter()
+    train = loop.corpus + [replace(loop.examples[i], source=CONFIRMED) for i in confirmed]
+    encoder = build_encoder(config.encoder, CACHE)
+    carried = loop.static if config.heads_match(ModelConfig.from_dict(loop.shipped_config)) else None
+    model = fit_model(train, loop.codebook, config, encoder, calibration_from=carried)
+    rule = loop.static.decision_rule_
+    model.set_decision_rule(rule["no_code_threshold"], rule["further_threshold"], "bench_loop",
+                            rule.get("context_weight", 0.0))
+    seconds = time.perf_counter() - t0
+    unseen_examples = [loop.examples[i] for i in unseen]
+    pred = model.in_context(model.predictions(inputs_of(unseen_examples)), [loop.follows[i] for i in unseen])
+    memory = ConfirmationMemory(model, [Remembered(str(i), loop.examples[i].text, tuple(loop.examples[i].codes))
+                                        for i in confirmed])
+    blended, _ = memory.blend(pred, model.memory_vectors([e.text for e in unseen_examples]))
+    return (seconds, len(train), scored(model, loop.split, unseen, pred),
+            scored(model, loop.split, unseen, blended))
+
+
 def review_order(name: str, pred: Predictions, vectors, rows: list[int]) -> list[int]:
     """The rows in one of the page's review orders (service/web/queries.py, training/review_order.py), as
     scored by the static model: 'document' as written, 'zekerheid' lowest best score first, 'leerzaam'
@@ -79,10 +119,13 @@ def review_order(name: str, pred: Predictions, vectors, rows: list[int]) -> list
     return [rows[j] for j in most_instructive(pred.factor_p[rows], vectors[rows])]
 
 
-def compare_orders(args, static, split, examples, pred_static, vectors, position, log) -> None:
+def compare_orders(args, loop: Loop, pred_static, vectors, position, log) -> None:
     """Which segments to confirm first: per project, a coder confirms ``budget`` segments of the first
-    ``--order-documents`` documents, picked by each review order; the memory learns them (no retrain) and
-    the project's other documents are scored. Writes BENCHMARKS.md (review-orders)."""
+    ``--order-documents`` documents, picked by each review order; the memory learns them and the project's
+    other documents are scored, with ``--order-retrain`` also after a retrain on them (one per project, budget
+    and order). Writes BENCHMARKS.md (review-orders)."""
+    static, split, examples = loop.static, loop.split, loop.examples
+    config = TrainConfig.load().model
     started = time.perf_counter()
     budgets = [int(b) for b in args.order_budgets.split(",")]
     orders = ("document", "zekerheid", "leerzaam")
@@ -101,6 +144,9 @@ def compare_orders(args, static, split, examples, pred_static, vectors, position
                                                      for i in chosen])
                 blended, _ = memory.blend(take(pred_static, unseen), vectors[unseen])
                 table.setdefault(f"{name}, {budget} confirmed", []).append(scored(static, split, unseen, blended))
+                if args.order_retrain:
+                    _, _, _, with_memory = retrain_and_score(loop, config, chosen, unseen)
+                    table.setdefault(f"{name}, {budget} confirmed, retrain + memory", []).append(with_memory)
         log(f"{order[0][0]}: " + ", ".join(f"{k}={v[-1]['hit1']}" for k, v in table.items()))
     means = {name: {c: round(float(np.mean([r[c] for r in rows if r.get(c) is not None])), 3) for c in COLUMNS}
              for name, rows in table.items()}
@@ -111,21 +157,27 @@ def compare_orders(args, static, split, examples, pred_static, vectors, position
     print(json.dumps(result, indent=2))
     if args.no_write:
         return
-    body = ["## Review orders (transcript split, memory only)", "",
+    retrain = " --order-retrain" if args.order_retrain else ""
+    body = ["## Review orders (transcript split)", "",
             f"Measured by `python benchmarks/bench_loop.py --orders --order-budgets {args.order_budgets} "
-            f"--order-documents {args.order_documents} --seeds {args.seeds}` (commit {git_commit()}, "
+            f"--order-documents {args.order_documents} --seeds {args.seeds}{retrain}` (commit {git_commit()}, "
             f"{time.perf_counter() - started:.0f} s) on {machine()}. Per project ({projects}: writers x orders) a "
             f"coder confirms the first n segments of its first {args.order_documents} documents in each review order "
             "(document: as written; zekerheid: lowest best score first; leerzaam: margin sampling across k-means "
             "groups of the sentence vectors); the confirmation memory learns them and the project's other "
-            "documents are scored by the static model with that memory. Means over projects.", "",
+            "documents are scored by the static model with that memory"
+            + (", and by a model retrained on them as the service retrains (its calibration carried), with the "
+               "memory on top" if args.order_retrain else "") + ". Means over projects.", "",
             "| order, confirmed | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
     body += [f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in COLUMNS) + " |" for name, s in means.items()]
-    spread = max(abs(s[c] - means["static, nothing confirmed"][c]) for s in means.values() for c in COLUMNS)
-    body += ["", f"Largest difference from the static row: {spread:.3f}. With the memory alone, a few dozen "
-             "confirmed segments change the scores of other documents only where one of them is close, so the "
-             "orders cannot be told apart here; what each order does for a retrain is not simulated (one retrain "
-             "per project, budget and order takes minutes on 2 cores)."]
+    static_row = means["static, nothing confirmed"]
+    for kind, rows in (("memory only", [k for k in means if k != "static, nothing confirmed" and "retrain" not in k]),
+                       ("after a retrain", [k for k in means if "retrain" in k])):
+        if rows:
+            spread = max(abs(means[k][c] - static_row[c]) for k in rows for c in COLUMNS)
+            best = max(rows, key=lambda k: means[k]["hit1"])
+            body += ["", f"{kind.capitalize()}: largest difference from the static row {spread:.3f}; highest hit@1 "
+                     f"{means[best]['hit1']:.3f} ({best}; static {static_row['hit1']:.3f})."]
     write_section("review-orders", "\n".join(body))
 
 
@@ -134,10 +186,14 @@ def main() -> None:
     parser.add_argument("--confirmed", default="0,1,2,4", help="numbers of confirmed documents per project")
     parser.add_argument("--retrain-at", type=int, default=2, help="retrain after this many documents (0: never)")
     parser.add_argument("--seeds", type=int, default=2, help="random document orders per writer")
+    parser.add_argument("--confirmed-weights", default="",
+                        help="compare these weights of a confirmed segment in the retrain (default: the config's)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--orders", action="store_true", help="compare the review orders instead (memory only)")
     parser.add_argument("--order-budgets", default="10,20,40", help="segments confirmed per project, per order")
     parser.add_argument("--order-documents", type=int, default=2, help="documents the confirmed segments come from")
+    parser.add_argument("--order-retrain", action="store_true",
+                        help="also retrain on each order's confirmed segments (about 20 s per project, budget, order)")
     args = parser.parse_args()
     started = time.perf_counter()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
@@ -154,15 +210,16 @@ def main() -> None:
     position = {(t.writer, t.document): [] for t in split}
     for i, t in enumerate(split):
         position[(t.writer, t.document)].append(i)
+    loop = Loop(static, shipped_config, load_corpus(paths.TRAIN_DIR, codebook), codebook, split, examples, follows)
     if args.orders:
-        compare_orders(args, static, split, examples, pred_static, vectors, position, log)
+        compare_orders(args, loop, pred_static, vectors, position, log)
         return
 
     counts = [int(n) for n in args.confirmed.split(",")]
     table: dict[str, list[dict]] = {}
     update_seconds, retrain_seconds, retrain_sizes = [], [], []
-    corpus = load_corpus(paths.TRAIN_DIR, codebook)
     config = TrainConfig.load().model
+    weights = [float(w) for w in args.confirmed_weights.split(",")] if args.confirmed_weights else [config.confirmed_weight]
     for order in project_orders(split, args.seeds):
         for n in counts:
             if n >= len(order):
@@ -178,27 +235,14 @@ def main() -> None:
             update_seconds.append(time.perf_counter() - t0)
             table.setdefault(f"memory, {n} confirmed", []).append(scored(static, split, unseen, blended))
             if n and n == args.retrain_at:
-                t0 = time.perf_counter()
-                train = corpus + [examples[i] for i in confirmed]
-                encoder = build_encoder(config.encoder, CACHE)
-                # As the service retrains (two documents hold out well over 10 segments for its gate): the
-                # shipped model's calibration carried when its settings match, the heads fitted once each.
-                carried = static if config.heads_match(ModelConfig.from_dict(shipped_config)) else None
-                model = CodeSuggester(config).fit(inputs_of(train), [e.codes for e in train], codebook, encoder,
-                                                  calibration_from=carried)
-                rule = static.decision_rule_
-                model.set_decision_rule(rule["no_code_threshold"], rule["further_threshold"], "bench_loop",
-                                        rule.get("context_weight", 0.0))
-                retrain_seconds.append(time.perf_counter() - t0)
-                retrain_sizes.append(len(train))
-                unseen_examples = [examples[i] for i in unseen]
-                pred = model.in_context(model.predictions(inputs_of(unseen_examples)), [follows[i] for i in unseen])
-                table.setdefault(f"retrain, {n} confirmed", []).append(scored(model, split, unseen, pred))
-                memory = ConfirmationMemory(model, [Remembered(str(i), examples[i].text, tuple(examples[i].codes))
-                                                    for i in confirmed])
-                blended, _ = memory.blend(pred, model.memory_vectors([e.text for e in unseen_examples]))
-                table.setdefault(f"retrain + memory, {n} confirmed", []).append(scored(model, split, unseen, blended))
-                encoder.save()
+                for weight in weights:
+                    label = "retrain" if len(weights) == 1 else f"retrain (weight {weight:g})"
+                    seconds, n_train, plain, with_memory = retrain_and_score(
+                        loop, replace(config, confirmed_weight=weight), confirmed, unseen)
+                    retrain_seconds.append(seconds)
+                    retrain_sizes.append(n_train)
+                    table.setdefault(f"{label}, {n} confirmed", []).append(plain)
+                    table.setdefault(f"{label} + memory, {n} confirmed", []).append(with_memory)
             log(f"{order[0][0]} n={n}: " + ", ".join(f"{k}={v[-1]['hit1']}" for k, v in table.items()
                                                      if k.endswith(f" {n} confirmed")))
     means = {name: {c: round(float(np.mean([r[c] for r in rows if r.get(c) is not None])), 3) for c in COLUMNS}
@@ -215,7 +259,7 @@ def main() -> None:
         "## The learning loop (transcript split)",
         "",
         f"Measured by `python benchmarks/bench_loop.py --confirmed {args.confirmed} --retrain-at {args.retrain_at} "
-        f"--seeds {args.seeds}` (commit {git_commit()}, {time.perf_counter() - started:.0f} s) on {machine()}. "
+        f"--seeds {args.seeds}{f' --confirmed-weights {args.confirmed_weights}' if args.confirmed_weights else ''}` (commit {git_commit()}, {time.perf_counter() - started:.0f} s) on {machine()}. "
         f"Each writer's documents are one project ({result['projects']} projects: writers x orders); the first n "
         "documents are confirmed whole, the rest are scored. Means over projects; the shipped rule was chosen on "
         "this split, so compare rows, not absolute values.",
