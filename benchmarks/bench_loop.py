@@ -217,7 +217,8 @@ def main() -> None:
 
     counts = [int(n) for n in args.confirmed.split(",")]
     table: dict[str, list[dict]] = {}
-    update_seconds, retrain_seconds, retrain_sizes = [], [], []
+    update_seconds, retrain_sizes = [], []
+    retrain_seconds: dict[str, list[float]] = {}
     config = TrainConfig.load().model
     weights = [float(w) for w in args.confirmed_weights.split(",")] if args.confirmed_weights else [config.confirmed_weight]
     for order in project_orders(split, args.seeds):
@@ -239,7 +240,7 @@ def main() -> None:
                     label = "retrain" if len(weights) == 1 else f"retrain (weight {weight:g})"
                     seconds, n_train, plain, with_memory = retrain_and_score(
                         loop, replace(config, confirmed_weight=weight), confirmed, unseen)
-                    retrain_seconds.append(seconds)
+                    retrain_seconds.setdefault(f"{weight:g}", []).append(round(seconds, 1))
                     retrain_sizes.append(n_train)
                     table.setdefault(f"{label}, {n} confirmed", []).append(plain)
                     table.setdefault(f"{label} + memory, {n} confirmed", []).append(with_memory)
@@ -249,7 +250,7 @@ def main() -> None:
              for name, rows in table.items()}
     result = {"means": means, "projects": len(project_orders(split, args.seeds)),
               "memory_update_seconds_max": round(max(update_seconds), 3),
-              "retrain_seconds": [round(s, 1) for s in retrain_seconds], "retrain_segments": retrain_sizes}
+              "retrain_seconds": retrain_seconds, "retrain_segments": retrain_sizes}
     (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
     (ROOT / "benchmarks" / "results" / "loop.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
@@ -268,10 +269,15 @@ def main() -> None:
     ]
     body += [f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in COLUMNS) + " |" for name, s in means.items()]
     load = os.getloadavg()[0]
+    if len(weights) > 1:
+        body += ["", "Weight w: each confirmed segment counts w times a corpus segment in every head "
+                 f"(`confirmed_weight`; default.yaml sets {config.confirmed_weight:g})."]
     body += ["", f"Memory update (build from the confirmed documents and blend): at most "
              f"{result['memory_update_seconds_max']} s. Retrain (features and heads, calibration carried, sentence vectors cached) on "
              f"{retrain_sizes[0] if retrain_sizes else 0} segments: "
-             f"{', '.join(str(s) for s in result['retrain_seconds'])} s (load average {load:.1f} on the machine's "
+             + "; ".join((f"weight {w}: " if len(retrain_seconds) > 1 else "") + ", ".join(str(x) for x in secs)
+                         for w, secs in retrain_seconds.items())
+             + f" s (load average {load:.1f} on the machine's "
              "cores at the end of the run: times from a busy machine are upper bounds).", ""]
     write_section("loop", "\n".join(body))
 
