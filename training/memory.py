@@ -89,20 +89,27 @@ class ConfirmationMemory:
             digest.update(f"{entry.key}|{sorted(entry.codes)}\n".encode())
         self.state = f"{self.size}:{digest.hexdigest()[:12]}" if entries else None
 
-    def similarities(self, vectors) -> np.ndarray:
+    def _similarities(self, vectors) -> np.ndarray:
+        """(n queries x memory) cosine similarities; -inf outside each query's closest neighbours."""
         sims = vectors @ self._vectors.T
-        return np.asarray(sims.todense() if sp.issparse(sims) else sims, dtype=np.float64)
-
-    def weights(self, vectors, floor: float | None = None, sims: np.ndarray | None = None) -> np.ndarray:
-        """(n queries x memory) kernel weights: 0 below the floor (the factors' by default), only the
-        closest neighbours."""
-        floor = self._floor if floor is None else floor
-        sims = self.similarities(vectors) if sims is None else sims
-        w = np.clip((sims - floor) / (1 - floor), 0, 1) ** 2
+        sims = np.asarray(sims.todense() if sp.issparse(sims) else sims, dtype=np.float64)
         if self.size > self.config.neighbours:
             cut = np.partition(sims, -self.config.neighbours, axis=1)[:, -self.config.neighbours][:, None]
-            w[sims < cut] = 0
-        return w
+            sims[sims < cut] = -np.inf
+        return sims
+
+    @staticmethod
+    def _kernel(sims: np.ndarray, floor: float) -> np.ndarray:
+        """Kernel weights: 0 below the floor (and for a non-neighbour), rising to 1 for the same text."""
+        return np.clip((sims - floor) / (1 - floor), 0, 1) ** 2
+
+    def _mix(self, model_p: np.ndarray, w: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(queries x labels) scores blended with the neighbours' labels, and per query the memory's share:
+        total weight / (total weight + strength)."""
+        total = w.sum(axis=1)
+        share = total / (total + self.config.strength)
+        own = (w @ labels) / np.maximum(total, 1e-12)[:, None]
+        return (1 - share[:, None]) * model_p + share[:, None] * own, share
 
     def blend(self, pred: Predictions, vectors) -> tuple[Predictions, np.ndarray]:
         """Scores blended with the confirmed neighbours' codes, and per segment the memory's share
@@ -110,12 +117,9 @@ class ConfirmationMemory:
         n = len(pred.factor_p)
         if not self.size or n == 0:
             return pred, np.zeros(n)
-        sims = self.similarities(vectors)
-        w = self.weights(vectors, sims=sims)
-        total = w.sum(axis=1)
-        share = total / (total + self.config.strength)
-        safe = np.maximum(total, 1e-12)[:, None]
-        factor_p = (1 - share[:, None]) * pred.factor_p + share[:, None] * (w @ self._has) / safe
+        sims = self._similarities(vectors)
+        w = self._kernel(sims, self._floor)
+        factor_p, share = self._mix(pred.factor_p, w, self._has)
 
         def per_factor(model_p: np.ndarray, hits: np.ndarray) -> np.ndarray:
             # Pole and direction of a factor from the neighbours that have that factor, weighted by
@@ -128,8 +132,6 @@ class ConfirmationMemory:
         po_p = per_factor(pred.po_p, self._po)
         no_code_p = pred.no_code_p
         if no_code_p is not None:
-            w_none = self.weights(vectors, self._no_code_floor, sims)
-            total_none = w_none.sum(axis=1)
-            share_none = total_none / (total_none + self.config.strength)
-            no_code_p = (1 - share_none) * no_code_p + share_none * (w_none @ self._none) / np.maximum(total_none, 1e-12)
+            mixed, _ = self._mix(no_code_p[:, None], self._kernel(sims, self._no_code_floor), self._none[:, None])
+            no_code_p = mixed[:, 0]
         return Predictions(factor_p, po_p, aard_p, no_code_p), share
