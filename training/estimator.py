@@ -105,12 +105,12 @@ class ModelConfig:
     # Settings that change how closely or on how many processes the solver converges, or how much the
     # confirmed segments weigh (which only a retrain has), not what the features and heads are: a calibration
     # fitted under one holds under another (tol 0.01 moves scores by < 0.003).
-    SOLVER_ONLY = frozenset({"tol", "n_jobs", "confirmed_weight"})
+    CALIBRATION_NEUTRAL = frozenset({"tol", "n_jobs", "confirmed_weight"})
 
     def heads_match(self, other: "ModelConfig") -> bool:
         """Whether heads fitted under ``other`` score on the same scale as under this config."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return all(mine[k] == theirs[k] for k in mine if k not in self.SOLVER_ONLY)
+        return all(mine[k] == theirs[k] for k in mine if k not in self.CALIBRATION_NEUTRAL)
 
 
 @dataclass
