@@ -42,7 +42,7 @@ from .features import (
     make_question_vectorizer,
     make_word_vectorizer,
 )
-from .text import lemma_string, normalise
+from .text import lemma_string, normalise, sentence_texts
 
 log = logging.getLogger(__name__)
 
@@ -269,9 +269,11 @@ class CodeSuggester(BaseEstimator):
         return self.config or ModelConfig()
 
     def _dense(self, texts: list[str]) -> np.ndarray:
+        return self._encode([normalise(t) for t in texts])
+
+    def _encode(self, normalised: list[str]) -> np.ndarray:
         # Each distinct text is encoded once: the parts of a long turn share their question, and
         # back-channels ("Ja.", "Klopt.") recur. A text's vector does not depend on the others.
-        normalised = [normalise(t) for t in texts]
         distinct = list(dict.fromkeys(normalised))
         vectors = self.encoder_.encode(distinct)
         if len(distinct) == len(normalised):
@@ -306,13 +308,14 @@ class CodeSuggester(BaseEstimator):
             q = self.question_vec_.fit_transform(questions) if fit else self.question_vec_.transform(questions)
             blocks.append(q * cfg.question_weight)
         if self.encoder_ is not None:
-            dense = self._dense([x.text for x in inputs])
+            # One encoder call for the texts and their questions, in the order sentence_texts gives.
+            vectors = self._encode(sentence_texts(inputs, cfg.use_question))
+            dense = vectors[:len(inputs)]
             blocks.append(dense * cfg.dense_weight)
             if cfg.use_question:
                 asked = [i for i, x in enumerate(inputs) if x.question]
                 qdense = np.zeros_like(dense)
-                if asked:
-                    qdense[asked] = self._dense([inputs[i].question for i in asked])
+                qdense[asked] = vectors[len(inputs):]
                 blocks.append(qdense * cfg.dense_weight * cfg.question_weight)
             if cfg.use_codebook:
                 sims = dense @ self.factor_vectors_.T

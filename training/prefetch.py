@@ -79,18 +79,11 @@ class PrefetchedEncoder:
         if not known or not texts:
             return self.encoder.encode(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
-        fresh = dict(zip(missing, self.encoder.encode(missing))) if missing else {}
+        fresh = {}
+        if missing:
+            with stage(f"encoding {len(missing)} texts not prefetched"):
+                fresh = dict(zip(missing, self.encoder.encode(missing)))
         return np.vstack([known[t] if t in known else fresh[t] for t in texts]).astype(np.float32, copy=False)
-
-
-def document_texts(segments, use_question: bool) -> list[str]:
-    """The texts the model encodes for these segments, as it normalises them."""
-    from .text import normalise
-
-    texts = [normalise(s.text) for s in segments]
-    if use_question:
-        texts += [normalise(s.question) for s in segments if s.question]
-    return texts
 
 
 def start(models_dir: str | Path, version: str | None, segments) -> VectorPrefetch | None:
@@ -109,5 +102,7 @@ def start(models_dir: str | Path, version: str | None, segments) -> VectorPrefet
     spec = encoder_spec_of(manifest)
     if spec == "none":
         return None
+    from .text import sentence_texts
+
     use_question = bool(manifest.get("config", {}).get("use_question", True))
-    return VectorPrefetch(spec, document_texts(segments, use_question))
+    return VectorPrefetch(spec, sentence_texts(segments, use_question))

@@ -29,6 +29,17 @@ def normalise(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+def sentence_texts(inputs, use_question: bool) -> list[str]:
+    """What a model hands its sentence encoder for these inputs (anything with ``text`` and
+    ``question``), normalised: every text, then, when the model reads the question, the question of
+    each input that has one. One place, so the vectors prefetched for a document
+    (``training.prefetch``) are exactly the ones the model asks for."""
+    texts = [normalise(x.text) for x in inputs]
+    if use_question:
+        texts += [normalise(x.question) for x in inputs if x.question]
+    return texts
+
+
 @lru_cache(maxsize=1)
 def tokenizer():
     import spacy  # ~1 s of imports: only where text is tokenised, not for ``normalise``

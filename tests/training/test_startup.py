@@ -149,6 +149,7 @@ def test_the_command_suggests_exactly_what_the_model_does_in_process(tmp_path):
                          env={**os.environ, "CODEERHULP_MODELS_DIR": str(paths.DEFAULT_MODELS_DIR)})
     assert out.returncode == 0, out.stderr
     assert "stage encoding (background)" in out.stderr  # the vectors did come from the prefetch
+    assert "not prefetched" not in out.stderr  # and they were all the model asked for
     assert [json.loads(line) for line in out.stdout.splitlines()] == expected
 
 
