@@ -1,6 +1,7 @@
 """The learning loop played on the transcript split; writes BENCHMARKS.md (loop).
 
     python benchmarks/bench_loop.py [--confirmed 0,1,2,4] [--retrain-at 2] [--seeds 2]
+    python benchmarks/bench_loop.py --spread   (also: the same number of segments drawn from all documents)
     python benchmarks/bench_loop.py --orders [--order-budgets 10,20,40] [--order-documents 2]   (review-orders)
 
 A writer's documents stand for one team's project (one school, its teachers and PLG). In a random
@@ -106,14 +107,43 @@ def retrained(loop: Loop, config: ModelConfig, confirmed: list[int]) -> tuple[Co
     return model, time.perf_counter() - t0, len(train)
 
 
-def score_retrained(loop: Loop, model: CodeSuggester, confirmed: list[int], unseen: list[int]) -> tuple[dict, dict]:
-    """The ``unseen`` rows scored by a retrained model: alone, and with the memory of ``confirmed`` on top."""
+def score_retrained(loop: Loop, model: CodeSuggester, confirmed: list[int], unseen: list[int],
+                    read: list[int] | None = None) -> tuple[dict, dict]:
+    """The ``unseen`` rows scored by a retrained model: alone, and with the memory of ``confirmed`` on top.
+    ``read`` (default ``unseen``): the rows predicted, in order, so an unseen turn has its previous turn as
+    context even when that turn was confirmed."""
+    read = unseen if read is None else read
     unseen_examples = [loop.examples[i] for i in unseen]
-    pred = model.in_context(model.predictions(inputs_of(unseen_examples)), [loop.follows[i] for i in unseen])
+    pred = model.in_context(model.predictions(inputs_of([loop.examples[i] for i in read])),
+                            [loop.follows[i] for i in read])
+    if read is not unseen:
+        at = {row: j for j, row in enumerate(read)}
+        pred = take(pred, [at[i] for i in unseen])
     memory = ConfirmationMemory(model, [Remembered(str(i), loop.examples[i].text, tuple(loop.examples[i].codes))
                                         for i in confirmed])
     blended, _ = memory.blend(pred, model.memory_vectors([e.text for e in unseen_examples]))
     return scored(model, loop.split, unseen, pred), scored(model, loop.split, unseen, blended)
+
+
+def spread_rows(loop: Loop, table: dict, config: ModelConfig, order, position, budget: int, n: int,
+                pred_static: Predictions, vectors, rng: random.Random) -> None:
+    """The same number of confirmed segments as ``n`` whole documents, drawn at random from all of the
+    project's documents (as issue #11's real-quote trial drew halves); the project's other segments are
+    scored, so confirmed and scored turns share documents, speakers and questions."""
+    project = [i for d in order for i in position[d]]
+    confirmed = sorted(rng.sample(project, budget))
+    chosen = set(confirmed)
+    rest = [i for i in project if i not in chosen]
+    label = f"{n} documents' worth spread over the project"
+    table.setdefault(f"static, {label}", []).append(scored(loop.static, loop.split, rest, take(pred_static, rest)))
+    memory = ConfirmationMemory(loop.static, [Remembered(str(i), loop.examples[i].text, tuple(loop.examples[i].codes))
+                                              for i in confirmed])
+    blended, _ = memory.blend(take(pred_static, rest), vectors[rest])
+    table.setdefault(f"memory, {label}", []).append(scored(loop.static, loop.split, rest, blended))
+    model = retrained(loop, config, confirmed)[0]
+    plain, with_memory = score_retrained(loop, model, confirmed, rest, read=project)
+    table.setdefault(f"retrain, {label}", []).append(plain)
+    table.setdefault(f"retrain + memory, {label}", []).append(with_memory)
 
 
 def review_order(name: str, pred: Predictions, vectors, rows: list[int]) -> list[int]:
@@ -202,6 +232,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="random document orders per writer")
     parser.add_argument("--confirmed-weights", default="",
                         help="compare these weights of a confirmed segment in the retrain (default: the config's)")
+    parser.add_argument("--spread", action="store_true",
+                        help="also confirm as many segments as --retrain-at documents hold, drawn at random from all "
+                             "the project's documents, and score the rest (does the loop fail to transfer to new "
+                             "documents, or to learn at all?)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--orders", action="store_true", help="compare the review orders instead (memory only)")
     parser.add_argument("--order-budgets", default="10,20,40", help="segments confirmed per project, per order")
@@ -238,7 +272,7 @@ def main() -> None:
     # gains over the shipped model comes from retraining itself, not from what the coders confirmed.
     control = retrained(loop, config, [])[0] if args.retrain_at else None
     weights = [float(w) for w in args.confirmed_weights.split(",")] if args.confirmed_weights else [config.confirmed_weight]
-    for order in project_orders(split, args.seeds):
+    for number, order in enumerate(project_orders(split, args.seeds)):
         for n in counts:
             if n >= len(order):
                 continue
@@ -263,6 +297,9 @@ def main() -> None:
                     retrain_sizes.append(n_train)
                     table.setdefault(f"{label}, {n} confirmed", []).append(plain)
                     table.setdefault(f"{label} + memory, {n} confirmed", []).append(with_memory)
+                if args.spread:
+                    spread_rows(loop, table, config, order, position, len(confirmed), n, pred_static, vectors,
+                                random.Random(number))
             log(f"{order[0][0]} n={n}: " + ", ".join(f"{k}={v[-1]['hit1']}" for k, v in table.items()
                                                      if k.endswith(f" {n} confirmed")))
     means = {name: {c: round(float(np.mean([r[c] for r in rows if r.get(c) is not None])), 3) for c in COLUMNS}
@@ -279,7 +316,8 @@ def main() -> None:
         "## The learning loop (transcript split)",
         "",
         f"Measured by `python benchmarks/bench_loop.py --confirmed {args.confirmed} --retrain-at {args.retrain_at} "
-        f"--seeds {args.seeds}{f' --confirmed-weights {args.confirmed_weights}' if args.confirmed_weights else ''}` (commit {git_commit()}, {time.perf_counter() - started:.0f} s) on {machine()}. "
+        f"--seeds {args.seeds}{f' --confirmed-weights {args.confirmed_weights}' if args.confirmed_weights else ''}"
+        f"{' --spread' if args.spread else ''}` (commit {git_commit()}, {time.perf_counter() - started:.0f} s) on {machine()}. "
         f"Each writer's documents are one project ({result['projects']} projects: writers x orders); the first n "
         "documents are confirmed whole, the rest are scored. Means over projects; the shipped rule was chosen on "
         "this split, so compare rows, not absolute values.",
@@ -288,6 +326,11 @@ def main() -> None:
     ]
     body += [f"| {name} | " + " | ".join(f"{s[c]:.3f}" for c in COLUMNS) + " |" for name, s in means.items()]
     load = os.getloadavg()[0]
+    if args.spread:
+        body += ["", f"Rows \"{args.retrain_at} documents' worth spread over the project\": as many confirmed segments as "
+                 f"{args.retrain_at} whole documents hold, drawn at random from all of the project's documents (as "
+                 "issue #11's trial on real quotes drew halves); the project's other segments are scored, and "
+                 "compared with the static row on those same segments (they are not the unseen documents' segments)."]
     if len(weights) > 1:
         body += ["", "Weight w: each confirmed segment counts w times a corpus segment in every head "
                  f"(`confirmed_weight`; default.yaml sets {config.confirmed_weight:g})."]
