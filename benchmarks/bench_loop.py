@@ -72,6 +72,12 @@ def scored(model, split, rows: list[int], pred: Predictions) -> dict:
     return evaluate_suggestions(examples, model.suggest_from(pred), list(model.factor_ids_), pred.factor_p)["summary"]
 
 
+def memory_of(model, examples: list, confirmed: list[int]) -> ConfirmationMemory:
+    """The confirmation memory a project has once the ``confirmed`` rows are confirmed as coded."""
+    return ConfirmationMemory(model, [Remembered(str(i), examples[i].text, tuple(examples[i].codes))
+                                      for i in confirmed])
+
+
 class Loop(NamedTuple):
     """What every simulated project shares: the shipped model, the corpus and the split."""
     static: CodeSuggester
@@ -119,8 +125,7 @@ def score_retrained(loop: Loop, model: CodeSuggester, confirmed: list[int], unse
     if read is not unseen:
         at = {row: j for j, row in enumerate(read)}
         pred = take(pred, [at[i] for i in unseen])
-    memory = ConfirmationMemory(model, [Remembered(str(i), loop.examples[i].text, tuple(loop.examples[i].codes))
-                                        for i in confirmed])
+    memory = memory_of(model, loop.examples, confirmed)
     blended, _ = memory.blend(pred, model.memory_vectors([e.text for e in unseen_examples]))
     return scored(model, loop.split, unseen, pred), scored(model, loop.split, unseen, blended)
 
@@ -135,10 +140,9 @@ def spread_rows(loop: Loop, table: dict, config: ModelConfig, order, position, b
     chosen = set(confirmed)
     rest = [i for i in project if i not in chosen]
     label = f"{n} documents' worth spread over the project"
-    table.setdefault(f"static, {label}", []).append(scored(loop.static, loop.split, rest, take(pred_static, rest)))
-    memory = ConfirmationMemory(loop.static, [Remembered(str(i), loop.examples[i].text, tuple(loop.examples[i].codes))
-                                              for i in confirmed])
-    blended, _ = memory.blend(take(pred_static, rest), vectors[rest])
+    static_rest = take(pred_static, rest)
+    table.setdefault(f"static, {label}", []).append(scored(loop.static, loop.split, rest, static_rest))
+    blended, _ = memory_of(loop.static, loop.examples, confirmed).blend(static_rest, vectors[rest])
     table.setdefault(f"memory, {label}", []).append(scored(loop.static, loop.split, rest, blended))
     model = retrained(loop, config, confirmed)[0]
     plain, with_memory = score_retrained(loop, model, confirmed, rest, read=project)
@@ -182,9 +186,7 @@ def compare_orders(args, loop: Loop, pred_static, vectors, position, log) -> Non
         for budget in budgets:
             for name in orders:
                 chosen = ranked[name][:budget]
-                memory = ConfirmationMemory(static, [Remembered(str(i), examples[i].text, tuple(examples[i].codes))
-                                                     for i in chosen])
-                blended, _ = memory.blend(take(pred_static, unseen), vectors[unseen])
+                blended, _ = memory_of(static, examples, chosen).blend(take(pred_static, unseen), vectors[unseen])
                 table.setdefault(f"{name}, {budget} confirmed", []).append(scored(static, split, unseen, blended))
                 if args.order_retrain:
                     _, _, _, with_memory = retrain_and_score(loop, config, chosen, unseen)
@@ -281,9 +283,7 @@ def main() -> None:
             table.setdefault(f"static, {n} confirmed", []).append(
                 scored(static, split, unseen, take(pred_static, unseen)))
             t0 = time.perf_counter()
-            memory = ConfirmationMemory(static, [Remembered(str(i), examples[i].text, tuple(examples[i].codes))
-                                                 for i in confirmed])
-            blended, _ = memory.blend(take(pred_static, unseen), vectors[unseen])
+            blended, _ = memory_of(static, examples, confirmed).blend(take(pred_static, unseen), vectors[unseen])
             update_seconds.append(time.perf_counter() - t0)
             table.setdefault(f"memory, {n} confirmed", []).append(scored(static, split, unseen, blended))
             if n and n == args.retrain_at:
